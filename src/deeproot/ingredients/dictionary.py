@@ -1,0 +1,234 @@
+"""The MFDS standard-name dictionary: exact names, synonyms, spelling variants and fuzzy lookup.
+
+Owns how a written ingredient name becomes an MFDS standard name. Lookups are keyed on a compact
+form (NFKC, no whitespace, one kind of hyphen, lower-case Latin) and, for spelling variants, on a
+folded form where old and new spellings coincide (메칠/메틸, 애시드/애씨드, 디/다이, ...). A folded
+key shared by two different standard names is ambiguous and never used.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+import unicodedata
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+
+_WS = re.compile(r"\s+")
+_DASHES = re.compile(r"[\u2010-\u2015\u2212\uff0d]")
+
+# Old or alternative spellings on labels -> one folded form. Each pair folds the longer modern
+# spelling onto the shorter one so that a replacement never re-triggers another.
+_FOLDS: tuple[tuple[str, str], ...] = (
+    ("나이아신", "니아신"),
+    ("애씨드", "애시드"),
+    ("에씨드", "애시드"),
+    ("메틸", "메칠"),
+    ("에틸", "에칠"),
+    ("아이소", "이소"),
+    ("트라이", "트리"),
+    ("다이", "디"),
+    ("티콘", "치콘"),
+    ("솔베이트", "소르베이트"),
+    ("글루코스", "글루코오스"),
+    ("하이알루론", "히알루론"),
+    ("에이치씨엘", "에이치시엘"),
+    ("피씨에이", "피시에이"),
+    ("알코올", "알콜"),
+)
+_FOLD_RE = re.compile("|".join(re.escape(a) for a, _ in _FOLDS))
+_FOLD_MAP = dict(_FOLDS)
+
+
+def key(name: str) -> str:
+    """Compact lookup key: NFKC, whitespace removed, hyphens unified, Latin lower-cased."""
+    s = unicodedata.normalize("NFKC", name)
+    s = _DASHES.sub("-", s)
+    return _WS.sub("", s).lower()
+
+
+# "1.2-헥산다이올" and "1-2-헥산다이올" are typed for "1,2-헥산다이올" (same length: positions hold)
+_LOCANT = re.compile(r"(?<=\d)[.\-](?=\d+-)")
+
+
+def fold(k: str) -> str:
+    """Fold spelling variants of a key onto one form."""
+    return _FOLD_RE.sub(lambda m: _FOLD_MAP[m.group()], _LOCANT.sub(",", k))
+
+
+def fold_with_map(k: str) -> tuple[str, list[int]]:
+    """Fold a key and return, for every folded position, the index in `k` it came from.
+
+    The list has one extra entry (len(k)) so a folded end position maps to an original end.
+    """
+    k = _LOCANT.sub(",", k)
+    out: list[str] = []
+    index: list[int] = []
+    pos = 0
+    for m in _FOLD_RE.finditer(k):
+        for i in range(pos, m.start()):
+            out.append(k[i])
+            index.append(i)
+        rep = _FOLD_MAP[m.group()]
+        out.append(rep)
+        index.extend([m.start()] * len(rep))
+        pos = m.end()
+    for i in range(pos, len(k)):
+        out.append(k[i])
+        index.append(i)
+    index.append(len(k))
+    return "".join(out), index
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """A dictionary hit: the standard name and how the written name reached it."""
+
+    canonical: str
+    how: str  # exact | synonym | variant | fuzzy
+    score: float = 100.0
+
+
+_SYN_SPLIT = re.compile(r"(?<!\d),|,(?!\d)|[|;]")
+
+
+class Dictionary:
+    """MFDS standard names with synonyms; built once per process (see `load_dictionary`)."""
+
+    def __init__(self, rows: list[tuple[str, str]], extra_aliases: dict[str, str] | None = None):
+        """Build from (standard name, synonyms) rows; `extra_aliases` maps label spellings
+        that MFDS lacks (from the KCA table) to standard names."""
+        self.names: list[str] = []
+        self.exact: dict[str, str] = {}
+        self.synonym: dict[str, str] = {}
+        folded: dict[str, set[str]] = {}
+        for name, synonyms in rows:
+            name = name.strip()
+            if not name:
+                continue
+            self.names.append(name)
+            k = key(name)
+            self.exact.setdefault(k, name)
+            folded.setdefault(fold(k), set()).add(name)
+            for syn in _SYN_SPLIT.split(synonyms or ""):
+                syn = syn.strip()
+                if not syn:
+                    continue
+                sk = key(syn)
+                if sk in self.exact:
+                    continue
+                self.synonym.setdefault(sk, name)
+                folded.setdefault(fold(sk), set()).add(name)
+        for alias, name in (extra_aliases or {}).items():
+            ak = key(alias)
+            if ak not in self.exact and ak not in self.synonym and key(name) in self.exact:
+                self.synonym[ak] = self.exact[key(name)]
+                folded.setdefault(fold(ak), set()).add(self.exact[key(name)])
+        # a synonym that two standard names claim is not a synonym anyone can rely on
+        self.variant: dict[str, str] = {f: next(iter(n)) for f, n in folded.items() if len(n) == 1}
+        self.ambiguous: frozenset[str] = frozenset(f for f, n in folded.items() if len(n) > 1)
+        self.max_len = max(len(f) for f in folded) if folded else 0
+        self._fold_keys = frozenset(folded)
+        self._fuzzy_choices: list[str] | None = None
+        self._fuzzy_names: list[str] | None = None
+
+    def lookup(self, name: str) -> Lookup | None:
+        """The standard name for a written name by exact, synonym or variant spelling."""
+        k = key(name)
+        hit = self.exact.get(k)
+        if hit is not None:
+            return Lookup(hit, "exact")
+        hit = self.synonym.get(k)
+        if hit is not None:
+            return Lookup(hit, "synonym")
+        hit = self.variant.get(fold(k))
+        if hit is not None:
+            return Lookup(hit, "variant")
+        return None
+
+    def known(self, name: str) -> bool:
+        """Whether a written name reaches a standard name without fuzzy matching."""
+        k = key(name)
+        return k in self.exact or k in self.synonym or fold(k) in self.variant
+
+    def known_folded(self, folded_key: str) -> bool:
+        """Whether an already folded key is a (possibly ambiguous) dictionary entry."""
+        return folded_key in self._fold_keys
+
+    def fuzzy(self, name: str, *, min_score: float = 92.0, min_len: int = 6) -> Lookup | None:
+        """A bounded fuzzy match: long enough, high score, length close, clear winner."""
+        from rapidfuzz import fuzz, process
+
+        k = fold(key(name))
+        if len(k) < min_len or not re.search(r"[가-힣]", k):
+            return None
+        if self._fuzzy_choices is None:
+            pairs = sorted(self.variant.items())
+            self._fuzzy_choices = [f for f, _ in pairs]
+            self._fuzzy_names = [n for _, n in pairs]
+        hits = process.extract(
+            k, self._fuzzy_choices, scorer=fuzz.ratio, limit=3, score_cutoff=min_score
+        )
+        if not hits:
+            return self._one_typo(k)
+        best_key, score, idx = hits[0]
+        if not _plausible_typo(k, best_key):
+            return None
+        assert self._fuzzy_names is not None
+        best = self._fuzzy_names[idx]
+        # a near tie between two different standard names is a guess, not a match
+        for _other_key, other_score, other_idx in hits[1:]:
+            if self._fuzzy_names[other_idx] != best and score - other_score < 3:
+                return None
+        return Lookup(best, "fuzzy", float(score))
+
+
+    def _one_typo(self, k: str) -> Lookup | None:
+        """One mistyped letter (살리실식애씨드): a single standard name at edit distance 1,
+        digits untouched (C12-13파레스-9 is not C12-13파레스-3)."""
+        from rapidfuzz import fuzz, process
+        from rapidfuzz.distance import Levenshtein
+
+        if len(k) < 6:
+            return None
+        assert self._fuzzy_choices is not None and self._fuzzy_names is not None
+        hits = process.extract(
+            k, self._fuzzy_choices, scorer=Levenshtein.distance, limit=3, score_cutoff=1
+        )
+        names = {self._fuzzy_names[i] for _, _, i in hits}
+        if len(names) != 1:
+            return None
+        best_key = hits[0][0]
+        if not _plausible_typo(k, best_key):
+            return None
+        return Lookup(names.pop(), "fuzzy", float(fuzz.ratio(k, best_key)))
+
+
+_DIGITS = re.compile(r"\d")
+
+
+def _plausible_typo(written: str, name: str) -> bool:
+    """A misspelling keeps the length and the numbers; one name inside the other is a different
+    ingredient (에탄올아민 / 다이에탄올아민) or a cut-off list, not a typo."""
+    if abs(len(written) - len(name)) > 2:
+        return False
+    if _DIGITS.findall(written) != _DIGITS.findall(name):
+        return False
+    return not (written in name or name in written)
+
+
+def _read_csv(name: str) -> list[dict[str, str]]:
+    with resources.files("deeproot.data").joinpath(name).open(encoding="utf-8-sig") as fh:
+        return list(csv.DictReader(fh))
+
+
+@lru_cache(maxsize=1)
+def load_dictionary() -> Dictionary:
+    """The shipped MFDS dictionary, extended with KCA label aliases MFDS lacks (cached)."""
+    rows = [(r["name_ko"], r["synonyms_ko"]) for r in _read_csv("mfds_cosmetic_ingredients.csv")]
+    aliases: dict[str, str] = {}
+    for r in _read_csv("kca_scalp_ingredients.csv"):
+        for alias in filter(None, (a.strip() for a in r["aliases"].split("|"))):
+            aliases.setdefault(alias, r["canonical_ko"])
+    return Dictionary(rows, aliases)

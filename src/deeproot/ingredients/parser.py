@@ -1,0 +1,478 @@
+"""Parsing raw 전성분 text, as Olive Young publishes it, into ingredient tokens.
+
+Real lists use commas, `@`, newlines, `<br>`, full-width punctuation, slashes, only spaces, or
+nothing at all; commas also occur inside names (`1,2-헥산다이올`) and decorations
+(`티트리잎추출물(230,545ppm)`). Multi-product lists carry headers (`[타입A]`, `<1926.마릴린>`,
+`■ 증정 6ml`, `1. 복숭아향 : …`) that become option groups. Where separators are missing, names
+are cut out of the run by dictionary segmentation against the MFDS standard names.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import unicodedata
+
+from deeproot.ingredients.dictionary import Dictionary, fold_with_map, key, load_dictionary
+from deeproot.ingredients.model import ParsedList, Token
+
+MAX_TEXT_CHARS = 100_000  # a real list is under 5,000 characters; beyond this it is not a list
+
+_PLACEHOLDER = re.compile(
+    r"^(?:[-–—.·\s]+|(?:상세\s*(?:페이지|설명|이미지)|제품\s*(?:상세|포장|용기)?|본문|이미지)\s*"
+    r"(?:을|를)?\s*(?:참고|참조|확인)(?:\s*(?:해\s*주세요|바랍니다|하세요))?[.!\s]*)$"
+)
+_TAGS = re.compile(r"<\s*br\s*/?\s*>|</?\s*(?:p|div|li|tr|td|th|dd|dt|ul|ol|table)\b[^>]*>", re.I)
+_OTHER_TAGS = re.compile(r"</?[a-zA-Z][^<>]{0,200}>")
+# A header opening a line: [타입A], <1926.마릴린>, 【…】, ■ text, 1. text :, text :
+_BRACKET_HEAD = re.compile(r"^\s*(?:\[([^\[\]\n]{1,80})\]|<([^<>\n]{1,80})>|【([^【】\n]{1,80})】)\s*")
+_BULLET_HEAD = re.compile(r"^\s*[■□◆◇●○▶▷★☆]\s*(.+?)\s*$")
+_COLON_HEAD = re.compile(r"^\s*((?:\d{1,2}\s*[.)]\s*)?[^,:@\n]{1,60}?)\s*:\s*(?=\S)")
+_NOTE_LINE = re.compile(
+    r"^\s*(?:[*※]|\(?주\)?\s*의|참고\s*[:)]|\[?ILN\d+\]?)|습니다|바랍니다|십시오|드립니다|"
+    r"있습니다|변경될|함량\s*:|유래\s*성분"
+)
+_SENTENCE = re.compile(
+    r"습니다|바랍니다|십시오|드립니다|변경될\s*수|함량|유래\s*성분|기재|표기|발견되|\s성분$"
+)
+_MID_HEAD = re.compile(r"\[([^\[\]\n]{1,80})\]|<([^<>\n]{1,80})>|【([^【】\n]{1,80})】")
+_SPLIT = re.compile(r"(?<!\d),|,(?!\d)|[@;\n、]")
+_DIGIT_COMMA = re.compile(r"(?<=\d),(?=\d)")
+_LEAD_JUNK = re.compile(r"^[\s*'\"“”‘’`•·■□▶▷※\-–—_~+]+")
+_TRAIL_JUNK = re.compile(r"[\s*'\"“”‘’`•·.。_~+]+$")
+_TRAIL_PAREN = re.compile(r"\s*[(\[{]([^()\[\]{}]*)[)\]}]\s*$")
+_TRAIL_AMOUNT = re.compile(r"\s*(\d+(?:[.,]\d+)*\s*(?:%|ppm|ppb|mg|g|ml|㎖|μg|ug|iu)(?!\w))\s*$", re.I)
+_ILN = re.compile(r"\[?\s*ILN\d+\s*\]?", re.I)
+_HANGUL = re.compile(r"[가-힣]")
+_MAX_SEGMENT_NAME = 80
+
+
+class _Seg(str):
+    """A name cut out of an unseparated run by dictionary segmentation."""
+
+
+def parse(text: str | None, dictionary: Dictionary | None = None) -> ParsedList:
+    """Parse a raw ingredient text into tokens and option groups.
+
+    Args:
+        text: the 전성분 text as published (None or "" for a missing list).
+        dictionary: the MFDS dictionary (the shipped one when omitted).
+
+    Returns:
+        A ParsedList; `placeholder` is true for texts such as "상세페이지 참고".
+    """
+    if text is None:
+        return ParsedList(raw=None, placeholder=False)
+    d = dictionary or load_dictionary()
+    clean = _clean(text)
+    if not clean.strip():
+        return ParsedList(raw=text, placeholder=False)
+    if _PLACEHOLDER.match(clean.strip()):
+        return ParsedList(raw=text, placeholder=True)
+    groups = _split_groups(clean, d)
+    tokens: list[Token] = []
+    labels: list[str] = []
+    for label, body in groups:
+        if label is not None and label not in labels:
+            labels.append(label)
+        for name_text in _tokenize(body, d):
+            tok = _make_token(name_text, label, len(tokens), d)
+            if tok is not None:
+                tokens.append(tok)
+    return ParsedList(raw=text, placeholder=False, tokens=tuple(tokens), groups=tuple(labels))
+
+
+def _clean(text: str) -> str:
+    s = text.replace("\r\n", "\n").replace("\r", "\n")
+    s = _TAGS.sub("\n", s)
+    s = _OTHER_TAGS.sub(" ", s)
+    s = html.unescape(s)
+    s = unicodedata.normalize("NFKC", s)  # full-width ，：＊ become , : *
+    return s.replace("\u00a0", " ").replace("\u200b", "")
+
+
+# --- option groups -------------------------------------------------------------------------
+
+
+def _split_groups(text: str, d: Dictionary) -> list[tuple[str | None, str]]:
+    """Cut the text into (label, body) pieces at group headers."""
+    lines = [ln.strip().lstrip("'\"“”‘’`") for ln in text.split("\n")]
+    lines = [ln for line in lines for ln in _cut_mid_headers(line) if ln and not _is_note(ln)]
+    groups: list[tuple[str | None, list[str]]] = [(None, [])]
+    for i, line in enumerate(lines):
+        rest = line
+        label = None
+        m = _BRACKET_HEAD.match(rest)
+        if m:
+            label = next(g for g in m.groups() if g is not None).strip()
+            rest = rest[m.end() :]
+        else:
+            m = _BULLET_HEAD.match(rest)
+            if m:
+                label, rest = m.group(1), ""
+            elif _is_bare_header(line, lines[i + 1] if i + 1 < len(lines) else "", d):
+                label, rest = line, ""
+        if label is not None:
+            groups.append((_clean_label(label), []))
+        # colon headers, at the start of a line or glued after a list's last ingredient
+        for part_label, part in _colon_parts(rest, d):
+            if part_label is not None:
+                groups.append((_clean_label(part_label), []))
+            if part:
+                groups[-1][1].append(part)
+    out = [(lbl, "\n".join(body)) for lbl, body in groups if body]
+    if len(out) == 1 and out[0][0] is not None and len([g for g in groups if g[0]]) == 1:
+        # a single labelled list ("S19 : …", "[텐더블룸] …") is still one option group
+        return out
+    return out
+
+
+def _cut_mid_headers(line: str) -> list[str]:
+    """Put a bracketed header found inside a line on a line of its own:
+    "…, 리날룰[메종 드 파리]정제수, …" -> "…, 리날룰" / "[메종 드 파리]정제수, …"."""
+    out: list[str] = []
+    start = 0
+    for m in _MID_HEAD.finditer(line):
+        inner = next(g for g in m.groups() if g is not None)
+        if m.start() == 0 or _is_amount(inner) or re.fullmatch(r"\s*ILN\d+\s*", inner, re.I):
+            continue
+        if line[m.start() - 1] in "([{":
+            continue
+        out.append(line[start : m.start()])
+        start = m.start()
+    out.append(line[start:])
+    return [x.strip() for x in out if x.strip()]
+
+
+def _colon_parts(line: str, d: Dictionary) -> list[tuple[str | None, str]]:
+    """Split a line at `label : list` headers; the first part keeps the current group."""
+    if ":" not in line:
+        return [(None, line)]
+    parts: list[tuple[str | None, str]] = []
+    label: str | None = None
+    rest = line
+    while True:
+        m = _COLON_HEAD.match(rest)
+        colon = rest.find(":")
+        if colon < 0:
+            parts.append((label, rest))
+            return parts
+        if m and not _looks_like_list(m.group(1)):
+            if label is not None or parts:
+                parts.append((label, ""))
+            label = m.group(1)
+            rest = rest[m.end() :]
+            continue
+        # a header glued to the end of the previous list: "…, 리날룰S20 : 라우릭애씨드, …"
+        head_start = max(rest.rfind(",", 0, colon), rest.rfind("@", 0, colon)) + 1
+        chunk = rest[head_start:colon].strip()
+        value_after = rest[colon + 1 :].strip()
+        if not chunk or _is_amount(value_after.split(",")[0]):
+            parts.append((label, rest))
+            return parts
+        known_prefix = _longest_known_prefix(chunk, d)
+        before = rest[:head_start] + chunk[:known_prefix]
+        parts.append((label, before))
+        label = chunk[known_prefix:].strip() or chunk
+        rest = rest[colon + 1 :]
+
+
+def _is_amount(s: str) -> bool:
+    return bool(re.fullmatch(r"\s*\d+(?:\.\d+)?\s*%?\s*", s))
+
+
+def _looks_like_list(s: str) -> bool:
+    return "," in s or "@" in s
+
+
+def _longest_known_prefix(s: str, d: Dictionary) -> int:
+    compact = s.replace(" ", "")
+    for end in range(len(compact), 1, -1):
+        if d.known(compact[:end]):
+            # map back onto s, which may hold spaces
+            seen = 0
+            for i, ch in enumerate(s):
+                if ch != " ":
+                    seen += 1
+                if seen == end:
+                    return i + 1
+    return 0
+
+
+def _is_note(line: str) -> bool:
+    return bool(_NOTE_LINE.search(line)) and "," not in line[:40]
+
+
+def _is_bare_header(line: str, next_line: str, d: Dictionary) -> bool:
+    """A line such as "실크 케라틴 워터팩 2X" that names the product of the list under it."""
+    if _SPLIT.search(line) or ":" in line or not next_line:
+        return False
+    if len(_SPLIT.findall(next_line)) < 2:
+        return False  # the next line is no list: this may be one ingredient per line
+    if d.known(line):
+        return False
+    return " " in line.strip() or bool(re.search(r"\d+\s*(?:ml|g|X|x|매|개)\b", line))
+
+
+def _clean_label(label: str) -> str:
+    return re.sub(r"\s+", " ", label).strip(" :'\"*")
+
+
+# --- tokens ----------------------------------------------------------------------------------
+
+
+def _tokenize(body: str, d: Dictionary) -> list[str]:
+    """Split one group's body into name texts (decorations still attached)."""
+    body = _ILN.sub(" ", body)
+    pieces = _split_outside_parens(body)
+    if len(pieces) == 1 and " " not in pieces[0].strip():
+        single = pieces[0].strip()
+        if not _known_name(single, d) and len(single) > 12:
+            if "/" in single:
+                cut = _best_cut(single.split("/"), re.compile(r"/"), d)
+                if cut is not None:
+                    return cut
+            return _segment(single, d)  # no separators at all
+        return [single]
+    if len(pieces) == 1:
+        return _split_words(pieces[0], d)  # separated by spaces only
+    # slashes separate a few lists ("오일/호호바씨오일/…"); most slashes are inside names
+    if sum(p.count("/") for p in pieces) > len(pieces) and len(pieces) <= 3:
+        pieces = [q for p in pieces for q in _split_slashes(p, d)]
+    return _repair(pieces, d)
+
+
+def _split_outside_parens(body: str) -> list[str]:
+    """Split on separators that are not inside parentheses and not between digits."""
+    out: list[str] = []
+    depth = 0
+    start = 0
+    n = len(body)
+    for i, ch in enumerate(body):
+        if ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth = max(0, depth - 1)
+        elif depth == 0 and ch in ",@;\n、":
+            if ch == "," and 0 < i < n - 1 and body[i - 1].isdigit() and body[i + 1].isdigit():
+                continue
+            out.append(body[start:i])
+            start = i + 1
+    out.append(body[start:])
+    return [p for p in (x.strip() for x in out) if p]
+
+
+def _known_name(text: str, d: Dictionary) -> bool:
+    return d.known(_strip_decorations(text)[0])
+
+
+def _repair(pieces: list[str], d: Dictionary) -> list[str]:
+    """Fix separators that real lists get wrong: missing, misplaced or wrapped lines."""
+    out: list[str] = []
+    i = 0
+    while i < len(pieces):
+        p = pieces[i]
+        # a name wrapped across lines or split at a comma: "페닐트라이메" + "티콘"
+        if i + 1 < len(pieces) and not _known_name(p, d) and not _known_name(pieces[i + 1], d):
+            joined = p + pieces[i + 1]
+            joined_comma = p + "," + pieces[i + 1]
+            if _known_name(joined, d):
+                out.append(joined)
+                i += 2
+                continue
+            if _known_name(joined_comma, d):
+                out.append(joined_comma)
+                i += 2
+                continue
+        if not _known_name(p, d):
+            out.extend(_resplit(p, d))
+        else:
+            out.append(p)
+        i += 1
+    return out
+
+
+def _resplit(piece: str, d: Dictionary) -> list[str]:
+    """Split an unknown piece at digit commas, slashes or spaces, or by segmentation, but only
+    when every part is then a known name; otherwise keep it whole (reported as unknown)."""
+    name, _ = _strip_decorations(piece)
+    if len(name) < 4:
+        return [piece]
+    for splitter in (_DIGIT_COMMA, re.compile(r"/"), re.compile(r"\s+")):
+        if splitter.search(name):
+            parts = _best_cut(splitter.split(name), splitter, d)
+            if parts is not None:
+                return parts
+    if " " not in name and len(name) >= 8:
+        parts = _segment(name, d, require_full=True)
+        if len(parts) > 1:
+            return parts
+    return _cut_glued_label(piece, name, d)
+
+
+_LABELISH = re.compile(r"\s|\d+\s*(?:ml|g|매)|^\d{1,2}\.|TM|[-:]$", re.I)
+
+
+def _cut_glued_label(piece: str, name: str, d: Dictionary) -> list[str]:
+    """A product name glued between two ingredients ("리날룰2.버베나라벤더정제수") or before the
+    first one ("헤어 토닉 350ml정제수"): keep the ingredients, drop the label."""
+    p = _longest_known_prefix(name, d)
+    q = _longest_known_suffix(name, d)
+    if q >= len(name) or (p == 0 and q == 0):
+        return [piece]
+    middle = name[p:q] if p <= q else ""
+    prefix = [name[:p].strip()] if p else []
+    suffix = [name[q:].strip()]
+    if p and p > q:
+        return [piece]
+    if not middle.strip():
+        return [*prefix, *suffix]
+    if _LABELISH.search(middle):
+        return [*prefix, *suffix]
+    return [piece]
+
+
+def _longest_known_suffix(s: str, d: Dictionary) -> int:
+    for start in range(0, max(0, len(s) - 1)):
+        if s[start] != " " and d.known(s[start:]):
+            return start
+    return len(s)
+
+
+def _best_cut(parts: list[str], splitter: re.Pattern, d: Dictionary) -> list[str] | None:
+    """Regroup parts (joined by the original separator) into the fewest known names."""
+    joiner = "," if splitter is _DIGIT_COMMA else "/" if splitter.pattern == "/" else " "
+    n = len(parts)
+    best: list[list[str] | None] = [None] * (n + 1)
+    best[0] = []
+    for i in range(n):
+        if best[i] is None:
+            continue
+        for j in range(n, i, -1):
+            cand = joiner.join(parts[i:j])
+            if _known_name(cand, d):
+                prev = best[i]
+                assert prev is not None
+                if best[j] is None or len(prev) + 1 < len(best[j]):  # type: ignore[arg-type]
+                    best[j] = [*prev, cand]
+    result = best[n]
+    if result is None or len(result) < 2:
+        return None
+    return result
+
+
+def _split_slashes(piece: str, d: Dictionary) -> list[str]:
+    if _known_name(piece, d):
+        return [piece]
+    parts = _best_cut(piece.split("/"), re.compile(r"/"), d)
+    return parts if parts is not None else [piece]
+
+
+def _split_words(text: str, d: Dictionary) -> list[str]:
+    """A space-separated list: words, merged where a name holds spaces, segmented where glued."""
+    words = text.split()
+    out: list[str] = []
+    i = 0
+    while i < len(words):
+        for span in (3, 2):
+            if i + span <= len(words):
+                cand = " ".join(words[i : i + span])
+                if _known_name(cand, d) and not all(_known_name(w, d) for w in words[i : i + span]):
+                    out.append(cand)
+                    i += span
+                    break
+        else:
+            w = words[i]
+            if _known_name(w, d) or len(w) < 8:
+                out.append(w)
+            else:
+                out.extend(_segment(w, d))
+            i += 1
+    return out
+
+
+def _segment(run: str, d: Dictionary, *, require_full: bool = False) -> list[str]:
+    """Cut an unseparated run into dictionary names (fewest unknown characters, then fewest
+    names); unknown stretches stay as single unknown pieces."""
+    name, _ = _strip_decorations(run)
+    compact = key(name)
+    folded, index = fold_with_map(compact)
+    n = len(folded)
+    unknown_cost = 1000
+    inf = float("inf")
+    cost = [inf] * (n + 1)
+    back: list[tuple[int, bool]] = [(0, False)] * (n + 1)
+    cost[0] = 0
+    max_len = min(d.max_len, n, _MAX_SEGMENT_NAME)
+    for i in range(n):
+        if cost[i] == inf:
+            continue
+        for j in range(min(n, i + max_len), i + 1, -1):  # names of 2+ characters
+            if d.known_folded(folded[i:j]):
+                c = cost[i] + 1
+                if c < cost[j]:
+                    cost[j] = c
+                    back[j] = (i, True)
+        c = cost[i] + unknown_cost
+        if c < cost[i + 1]:
+            cost[i + 1] = c
+            back[i + 1] = (i, False)
+    pieces: list[tuple[int, int, bool]] = []
+    j = n
+    while j > 0:
+        i, known = back[j]
+        if not known and pieces and not pieces[-1][2] and pieces[-1][0] == j:
+            pieces[-1] = (i, pieces[-1][1], False)
+        else:
+            pieces.append((i, j, known))
+        j = i
+    pieces.reverse()
+    if require_full and not all(k for _, _, k in pieces):
+        return [run]
+    return [_Seg(compact[index[a] : index[b]]) for a, b, _ in pieces]
+
+
+def _strip_decorations(text: str) -> tuple[str, tuple[str, ...]]:
+    """Name and decorations: `카페인(0.2%)` -> (`카페인`, (`0.2%`,))."""
+    s = _LEAD_JUNK.sub("", text)
+    s = _TRAIL_JUNK.sub("", s)
+    attrs: list[str] = []
+    d = load_dictionary()
+    while True:
+        if d.known(s):
+            break
+        star = s.find("*")
+        if star > 0 and d.known(s[:star].strip()):
+            attrs.insert(0, s[star + 1 :].strip())
+            s = s[:star].strip()
+            continue
+        m = _TRAIL_PAREN.search(s)
+        if m and m.start() > 0:
+            inner = m.group(1).strip()
+            if inner:
+                attrs.insert(0, inner)
+            s = _TRAIL_JUNK.sub("", s[: m.start()])
+            continue
+        m = _TRAIL_AMOUNT.search(s)
+        if m and m.start() > 0 and _HANGUL.search(s[: m.start()]):
+            attrs.insert(0, m.group(1).replace(" ", ""))
+            s = s[: m.start()].rstrip()
+            continue
+        break
+    return re.sub(r"\s+", " ", s).strip(), tuple(attrs)
+
+
+def _make_token(text: str, group: str | None, position: int, d: Dictionary) -> Token | None:
+    segmented = isinstance(text, _Seg)
+    text = text.strip()
+    name, attrs = _strip_decorations(text)
+    if not name or not re.search(r"[가-힣A-Za-z]", name):
+        return None
+    if _SENTENCE.search(name) and not d.known(name):
+        return None  # a seller's note, not an ingredient
+    return Token(
+        text=text, name=name, attrs=attrs, group=group, position=position, segmented=segmented
+    )
+
+
+__all__ = ["MAX_TEXT_CHARS", "parse"]

@@ -1,0 +1,116 @@
+"""The KCA scalp-ingredient table: which standard names serve which scalp type.
+
+A product gets a type when one of its ingredients is that type's canonical name, an alias, or a
+family member (listed, or by `prefix:`/`suffix:` over standard names), and is not an exclude.
+Matching is on whole ingredients, never on substrings, so 황 never matches 황색4호.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+
+from deeproot.errors import InputError
+from deeproot.ingredients.dictionary import key
+
+TABLES = ("seed", "extended")
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One row of the table, for one scalp type."""
+
+    type: str
+    canonical: str
+    kind: str  # single | family | drug
+    aliases: frozenset[str]
+    members: frozenset[str]
+    prefixes: tuple[str, ...]
+    suffixes: tuple[str, ...]
+    excludes: frozenset[str]
+    source: str  # seed | extension
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A table entry an ingredient matched, and the way it matched."""
+
+    type: str
+    entry: str
+    how: str  # canonical | alias | member | prefix | suffix
+
+
+def _split(cell: str) -> list[str]:
+    return [x.strip() for x in (cell or "").split("|") if x.strip()]
+
+
+class Table:
+    """The KCA table restricted to `seed` rows or `extended` (all rows)."""
+
+    def __init__(self, entries: list[Entry], name: str):
+        self.name = name
+        self.entries = entries
+        self.types = tuple(sorted({e.type for e in entries}))
+        self._cache: dict[tuple[str | None, str], tuple[Hit, ...]] = {}
+
+    def match(self, canonical: str | None, written: str) -> tuple[Hit, ...]:
+        """Entries matched by an ingredient with standard name `canonical` written as `written`."""
+        ck = (canonical, written)
+        hit = self._cache.get(ck)
+        if hit is not None:
+            return hit
+        hits: list[Hit] = []
+        names = {key(written)} if canonical is None else {key(canonical), key(written)}
+        seen: set[tuple[str, str]] = set()
+        for e in self.entries:
+            if names & e.excludes:
+                continue
+            how = None
+            if canonical is not None and key(canonical) == key(e.canonical):
+                how = "alias" if key(written) in e.aliases else "canonical"
+            elif key(written) in e.aliases:
+                how = "alias"
+            elif names & e.members:
+                how = "member"
+            else:
+                subject = key(canonical if canonical is not None else written)
+                if any(subject.startswith(p) for p in e.prefixes):
+                    how = "prefix"
+                elif any(subject.endswith(s) and subject != s for s in e.suffixes):
+                    how = "suffix"
+            if how is not None and (e.type, e.canonical) not in seen:
+                seen.add((e.type, e.canonical))
+                hits.append(Hit(e.type, e.canonical, how))
+        result = tuple(hits)
+        self._cache[ck] = result
+        return result
+
+
+@lru_cache(maxsize=None)
+def load_table(name: str = "extended") -> Table:
+    """The shipped KCA table: `seed` (the original rows) or `extended` (all rows)."""
+    if name not in TABLES:
+        raise InputError(f"unknown table {name!r}; valid: {', '.join(TABLES)}")
+    entries: list[Entry] = []
+    path = resources.files("deeproot.data").joinpath("kca_scalp_ingredients.csv")
+    with path.open(encoding="utf-8-sig") as fh:
+        for r in csv.DictReader(fh):
+            if name == "seed" and r["source"] != "seed":
+                continue
+            members = _split(r["members"])
+            entries.append(
+                Entry(
+                    type=r["scalp_type"],
+                    canonical=r["canonical_ko"],
+                    kind=r["kind"],
+                    aliases=frozenset(key(a) for a in _split(r["aliases"])),
+                    members=frozenset(key(m) for m in members if ":" not in m),
+                    prefixes=tuple(key(m[7:]) for m in members if m.startswith("prefix:")),
+                    suffixes=tuple(key(m[7:]) for m in members if m.startswith("suffix:")),
+                    excludes=frozenset(key(x) for x in _split(r["excludes"])),
+                    source=r["source"],
+                )
+            )
+    return Table(entries, name)

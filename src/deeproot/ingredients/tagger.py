@@ -1,0 +1,172 @@
+"""Tagging: a raw ingredient list -> recognised ingredients -> scalp types with evidence."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+
+from deeproot.errors import InputError
+from deeproot.ingredients.dictionary import Dictionary, fold, key, load_dictionary
+from deeproot.ingredients.model import Ingredient, IngredientMatch, ParsedList, TagResult, Token
+from deeproot.ingredients.parser import MAX_TEXT_CHARS, parse
+from deeproot.ingredients.table import Table, load_table
+
+_HANGUL = re.compile(r"[가-힣]")
+_FUZZY_TABLE_SCORE = 95.0  # a fuzzy match that decides a scalp type needs more than one that doesn't
+_PARSE_CACHE_MAX = 200_000
+
+
+def check_text(text: str | None) -> None:
+    """Raise InputError for text that cannot be an ingredient list (too long, wrong script)."""
+    if text is None:
+        return
+    if len(text) > MAX_TEXT_CHARS:
+        raise InputError(
+            f"ingredient text is {len(text):,} characters, over the {MAX_TEXT_CHARS:,} limit; "
+            "pass one product's 전성분 list"
+        )
+    stripped = text.strip()
+    if stripped and not _HANGUL.search(stripped) and re.search(r"[^\W\d_]", stripped):
+        raise InputError(
+            "no Korean ingredient names in the text; deeproot reads Korean 전성분 lists "
+            "(MFDS standard names such as 정제수, 글리세린)"
+        )
+
+
+class Tagger:
+    """Parses, normalises and tags ingredient lists against one KCA table, with caches.
+
+    One Tagger per process is the intended use: the dictionary, the table and the per-token and
+    per-text caches are shared by every call.
+    """
+
+    def __init__(self, table: str = "extended", *, fuzzy: bool = True):
+        self.table: Table = load_table(table)
+        self.dictionary: Dictionary = load_dictionary()
+        self.fuzzy = fuzzy
+        self._norm: dict[str, tuple[str | None, str, float]] = {}
+        self._parsed: dict[str, ParsedList] = {}
+
+    # -- normalising ---------------------------------------------------------------------------
+
+    def normalize(self, token: Token) -> Ingredient:
+        """The token with its MFDS standard name, or unknown."""
+        canonical, how, score = self._normalize_name(token.name)
+        if token.segmented and canonical is not None and how != "fuzzy":
+            how = "segmented"
+        return Ingredient(token=token, canonical=canonical, how=how, score=score)
+
+    def _normalize_name(self, name: str) -> tuple[str | None, str, float]:
+        hit = self._norm.get(name)
+        if hit is not None:
+            return hit
+        found = self.dictionary.lookup(name)
+        if found is not None:
+            result: tuple[str | None, str, float] = (found.canonical, found.how, found.score)
+        elif self.fuzzy:
+            fz = self.dictionary.fuzzy(name)
+            result = (None, "unknown", 0.0)
+            if fz is not None and self._fuzzy_is_safe(name, fz.canonical, fz.score):
+                result = (fz.canonical, "fuzzy", fz.score)
+        else:
+            result = (None, "unknown", 0.0)
+        self._norm[name] = result
+        return result
+
+    def _fuzzy_is_safe(self, name: str, canonical: str, score: float) -> bool:
+        """A fuzzy match may not land on a table ingredient unless it is very close, and never
+        when the written name is as close to one of that entry's excludes."""
+        from rapidfuzz import fuzz
+        from rapidfuzz.distance import Levenshtein
+
+        hits = self.table.match(canonical, canonical)
+        if not hits:
+            return True
+        k = key(name)
+        one_typo = len(k) >= 6 and Levenshtein.distance(fold(k), fold(key(canonical))) <= 1
+        if score < _FUZZY_TABLE_SCORE and not one_typo:
+            return False
+        for entry in self.table.entries:
+            if any(h.entry == entry.canonical and h.type == entry.type for h in hits):
+                if any(
+                    fuzz.ratio(k, ex) >= score - 1 or Levenshtein.distance(k, ex) <= 1
+                    for ex in entry.excludes
+                ):
+                    return False
+        return True
+
+    # -- tagging -------------------------------------------------------------------------------
+
+    def parse(self, text: str | None) -> ParsedList:
+        """Parse with a bounded cache (real catalogs repeat the same lists many times)."""
+        if text is None:
+            return parse(None, self.dictionary)
+        hit = self._parsed.get(text)
+        if hit is None:
+            hit = parse(text, self.dictionary)
+            if len(self._parsed) >= _PARSE_CACHE_MAX:
+                self._parsed.clear()
+            self._parsed[text] = hit
+        return hit
+
+    def tag(self, text: str | None) -> TagResult:
+        """Tag one raw ingredient list.
+
+        Raises:
+            InputError: text over the size limit or in another script.
+        """
+        check_text(text)
+        parsed = self.parse(text)
+        ingredients = tuple(self.normalize(t) for t in parsed.tokens)
+        matches: list[IngredientMatch] = []
+        seen: set[tuple[str, str, str]] = set()
+        for ing in ingredients:
+            for hit in self.table.match(ing.canonical, ing.token.name):
+                sig = (hit.type, hit.entry, ing.token.name)
+                if sig in seen:
+                    continue
+                seen.add(sig)
+                how = hit.how
+                if ing.how in ("fuzzy", "segmented"):
+                    how = f"{how}+{ing.how}"
+                matches.append(
+                    IngredientMatch(
+                        type=hit.type,
+                        token=ing.token.text,
+                        canonical=ing.canonical or ing.token.name,
+                        entry=hit.entry,
+                        how=how,
+                    )
+                )
+        types = tuple(sorted({m.type for m in matches}))
+        return TagResult(
+            types=types,
+            matches=tuple(matches),
+            placeholder=parsed.placeholder,
+            ingredients=ingredients,
+            groups=parsed.groups,
+        )
+
+    def tag_many(self, texts: Iterable[str | None]) -> Iterator[TagResult | InputError]:
+        """Tag many lists in order; a bad text yields its InputError instead of stopping."""
+        for text in texts:
+            try:
+                yield self.tag(text)
+            except InputError as exc:
+                yield exc
+
+
+_TAGGERS: dict[str, Tagger] = {}
+
+
+def get_tagger(table: str = "extended") -> Tagger:
+    """The process-wide Tagger for a table."""
+    tagger = _TAGGERS.get(table)
+    if tagger is None:
+        tagger = _TAGGERS[table] = Tagger(table)
+    return tagger
+
+
+def tag(text: str | None, table: str = "extended") -> TagResult:
+    """Tag one raw ingredient list with the process-wide Tagger."""
+    return get_tagger(table).tag(text)
