@@ -1,0 +1,173 @@
+"""The catalog's tables and views (documented in docs/catalog.md).
+
+Stored tables keep everything ever imported (`crawls`, `crawl_records`) and every tag result
+keyed by the md5 of the ingredient text (`texts`, `text_ingredients`, `text_matches`), so a
+rebuild only adds.
+Derived tables (`product_categories`, `products`, `recommend_index`) and the views are recomputed
+from them on every build.
+"""
+
+from __future__ import annotations
+
+from deeproot.taxonomy import CATEGORY_KEYS, TABLE_TYPES
+
+SCHEMA_VERSION = "1"
+TAG_TABLES: tuple[str, ...] = ("seed", "extended")
+
+# Columns of one crawl record, in storage order, with their DuckDB types.
+RECORD_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("crawl_id", "VARCHAR"),
+    ("crawled_at", "TIMESTAMP"),  # UTC
+    ("goods_no", "VARCHAR"),
+    ("category", "VARCHAR"),
+    ("brand", "VARCHAR"),
+    ("name", "VARCHAR"),
+    ("price_sale", "BIGINT"),
+    ("price_list", "BIGINT"),
+    ("currency", "VARCHAR"),
+    ("rating", "DOUBLE"),
+    ("review_count", "BIGINT"),
+    ("image_url", "VARCHAR"),
+    ("product_url", "VARCHAR"),
+    ("ingredients_text", "VARCHAR"),
+    ("text_hash", "VARCHAR"),  # md5 of ingredients_text; NULL when there is none
+    ("has_ingredients", "BOOLEAN"),
+    ("listing_rank", "INTEGER"),
+    ("disp_cat_no", "VARCHAR"),
+    ("carried", "BOOLEAN"),
+    ("source_layout", "VARCHAR"),
+)
+REQUIRED_SOURCE_COLUMNS = ("goods_no", "category")
+
+_DDL_STORED = f"""
+CREATE TABLE IF NOT EXISTS catalog_meta (key VARCHAR, value VARCHAR);
+CREATE TABLE IF NOT EXISTS crawls (
+    crawl_id VARCHAR PRIMARY KEY, crawled_at TIMESTAMP, source VARCHAR, location VARCHAR,
+    fingerprint VARCHAR, n_records BIGINT, imported_at TIMESTAMP);
+CREATE TABLE IF NOT EXISTS crawl_records ({", ".join(f"{n} {t}" for n, t in RECORD_COLUMNS)});
+CREATE TABLE IF NOT EXISTS texts (
+    text_hash VARCHAR, placeholder BOOLEAN, n_ingredients INTEGER, n_unknown INTEGER,
+    error VARCHAR);
+CREATE TABLE IF NOT EXISTS text_ingredients (
+    text_hash VARCHAR, position INTEGER, token VARCHAR, name VARCHAR, canonical VARCHAR,
+    how VARCHAR, group_label VARCHAR);
+CREATE TABLE IF NOT EXISTS text_matches (
+    text_hash VARCHAR, table_name VARCHAR, type VARCHAR, position INTEGER, token VARCHAR,
+    canonical VARCHAR, entry VARCHAR, how VARCHAR);
+"""
+
+
+def _type_bit_case(column: str) -> str:
+    whens = " ".join(f"WHEN '{t}' THEN {1 << i}" for i, t in enumerate(TABLE_TYPES))
+    return f"CASE {column} {whens} ELSE 0 END"
+
+
+def type_mask(types: list[str] | tuple[str, ...]) -> int:
+    """The bit mask of ingredient-table types used by `recommend_index.mask_<table>`."""
+    return sum(1 << TABLE_TYPES.index(t) for t in set(types))
+
+
+_CATEGORY_ORDER = "[" + ", ".join(f"'{k}'" for k in CATEGORY_KEYS) + "]"
+
+_DDL_DERIVED = f"""
+CREATE OR REPLACE TABLE product_categories AS
+WITH cover AS (
+    SELECT category, crawl_id, max(crawled_at) AS t FROM crawl_records GROUP BY ALL),
+latest AS (
+    SELECT category, crawl_id FROM cover
+    QUALIFY row_number() OVER (PARTITION BY category ORDER BY t DESC, crawl_id DESC) = 1)
+SELECT r.goods_no, r.category, min(r.listing_rank) AS listing_rank, r.crawl_id
+FROM crawl_records r JOIN latest USING (category, crawl_id)
+GROUP BY ALL;
+
+CREATE OR REPLACE TABLE products AS
+WITH latest AS (
+    SELECT * FROM crawl_records
+    QUALIFY row_number() OVER (
+        PARTITION BY goods_no
+        ORDER BY crawled_at DESC, crawl_id DESC, ingredients_text IS NULL, category) = 1),
+cats AS (
+    SELECT goods_no,
+           list(category ORDER BY list_position({_CATEGORY_ORDER}, category)) AS categories
+    FROM product_categories GROUP BY goods_no),
+seen AS (
+    SELECT goods_no, min(crawled_at) AS first_crawled_at, count(DISTINCT crawl_id) AS n_crawls
+    FROM crawl_records GROUP BY goods_no)
+SELECT l.goods_no, l.brand, l.name, l.price_sale, l.price_list, l.currency, l.rating,
+       l.review_count, l.image_url, l.product_url, l.ingredients_text, l.text_hash,
+       coalesce(l.has_ingredients, l.text_hash IS NOT NULL) AS has_ingredients,
+       coalesce(c.categories, []::VARCHAR[]) AS categories, c.goods_no IS NOT NULL AS listed,
+       s.first_crawled_at, l.crawled_at AS last_crawled_at, l.crawl_id AS last_crawl_id, s.n_crawls
+FROM latest l LEFT JOIN cats c USING (goods_no) JOIN seen s USING (goods_no)
+ORDER BY l.goods_no;
+
+CREATE OR REPLACE TABLE recommend_index AS
+WITH base AS (
+    SELECT pc.category, p.goods_no,
+           coalesce(nullif(lower(trim(p.brand)), ''), p.goods_no) AS brand_key,
+           coalesce(p.rating, 0.0) AS rating, coalesce(p.review_count, 0) AS review_count,
+           p.text_hash
+    FROM product_categories pc JOIN products p USING (goods_no)),
+prior AS (
+    SELECT category,
+           coalesce(avg(rating) FILTER (WHERE review_count > 0), 0.0) AS prior_m,
+           coalesce(median(review_count) FILTER (WHERE review_count > 0), 1.0) AS prior_c
+    FROM base GROUP BY category),
+masks AS (
+    SELECT text_hash,
+           coalesce(bit_or(bit) FILTER (WHERE table_name = 'seed'), 0) AS mask_seed,
+           coalesce(bit_or(bit) FILTER (WHERE table_name = 'extended'), 0) AS mask_extended
+    FROM (SELECT DISTINCT text_hash, table_name, {_type_bit_case("type")} AS bit FROM text_matches)
+    GROUP BY text_hash)
+SELECT b.category, b.goods_no, b.brand_key, b.rating, b.review_count,
+       CASE WHEN b.review_count > 0
+            THEN (b.review_count * b.rating + pr.prior_c * pr.prior_m)
+                 / (b.review_count + pr.prior_c)
+            ELSE pr.prior_m END AS score_bayes,
+       coalesce(m.mask_seed, 0) AS mask_seed, coalesce(m.mask_extended, 0) AS mask_extended
+FROM base b JOIN prior pr USING (category) LEFT JOIN masks m USING (text_hash)
+ORDER BY b.category, b.rating DESC, b.review_count DESC, b.goods_no;
+
+CREATE OR REPLACE VIEW product_history AS
+SELECT goods_no, crawl_id, crawled_at, category, price_sale, price_list, currency, rating,
+       review_count, text_hash, carried
+FROM crawl_records;
+
+CREATE OR REPLACE VIEW product_ingredients AS
+SELECT p.goods_no, i.position, i.token, i.name, i.canonical, i.how, i.group_label
+FROM products p JOIN text_ingredients i USING (text_hash);
+
+CREATE OR REPLACE VIEW product_types AS
+SELECT p.goods_no, m.table_name, m.type, count(*) AS n_matches,
+       list(DISTINCT m.canonical ORDER BY m.canonical) AS evidence,
+       list({{'position': m.position, 'token': m.token, 'canonical': m.canonical,
+              'entry': m.entry, 'how': m.how}} ORDER BY m.position) AS matches
+FROM products p JOIN text_matches m USING (text_hash)
+GROUP BY ALL;
+
+CREATE OR REPLACE VIEW category_type_counts AS
+SELECT pc.category, m.table_name, m.type, count(DISTINCT pc.goods_no) AS n_products
+FROM product_categories pc JOIN products p USING (goods_no)
+JOIN (SELECT DISTINCT text_hash, table_name, type FROM text_matches) m USING (text_hash)
+GROUP BY ALL;
+
+CREATE OR REPLACE VIEW formula_changes AS
+SELECT goods_no, crawl_id, crawled_at, previous_text_hash, text_hash
+FROM (
+    SELECT goods_no, crawl_id, crawled_at, text_hash,
+           lag(text_hash) OVER (PARTITION BY goods_no ORDER BY crawled_at, crawl_id)
+               AS previous_text_hash
+    FROM (SELECT DISTINCT goods_no, crawl_id, crawled_at, text_hash FROM crawl_records
+          WHERE text_hash IS NOT NULL))
+WHERE previous_text_hash IS NOT NULL AND previous_text_hash <> text_hash;
+"""
+
+
+def create_stored(con) -> None:  # noqa: ANN001 - duckdb connection
+    """Create the stored tables when missing (never drops anything)."""
+    con.execute(_DDL_STORED)
+
+
+def create_derived(con) -> None:  # noqa: ANN001
+    """Recompute the derived tables and views from the stored tables."""
+    con.execute(_DDL_DERIVED)
