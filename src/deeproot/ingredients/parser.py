@@ -108,7 +108,9 @@ def _split_groups(text: str, d: Dictionary) -> list[tuple[str | None, str]]:
             rest = rest[m.end() :]
         else:
             m = _BULLET_HEAD.match(rest)
-            if m:
+            if m and _SPLIT.search(m.group(1)):
+                rest = m.group(1)  # "■ 정제수, 글리세린, …": a bullet before the list itself
+            elif m:
                 label, rest = m.group(1), ""
             elif _is_bare_header(line, lines[i + 1] if i + 1 < len(lines) else "", d):
                 label, rest = line, ""
@@ -272,8 +274,8 @@ def _repair(pieces: list[str], d: Dictionary) -> list[str]:
     i = 0
     while i < len(pieces):
         p = pieces[i]
-        # a name wrapped across lines or split at a comma: "페닐트라이메" + "티콘"
-        if i + 1 < len(pieces) and not _known_name(p, d) and not _known_name(pieces[i + 1], d):
+        # a name wrapped across lines or split at a comma: "페닐트라이메" + "티콘", "동백나" + "무잎추출물"
+        if i + 1 < len(pieces) and not _known_name(p, d):
             joined = p + pieces[i + 1]
             joined_comma = p + "," + pieces[i + 1]
             if _known_name(joined, d):
