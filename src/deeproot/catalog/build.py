@@ -178,7 +178,7 @@ def build(
                 progress("ingest", i, len(crawls))
             if not c.complete:
                 skipped.append(SkippedCrawl(c.crawl_id, c.reason))
-                log.warning("crawl %s skipped: %s", c.crawl_id, c.reason)
+                log.info("crawl %s skipped: %s", c.crawl_id, c.reason)
                 continue
             fp = c.fingerprint()
             if known.get(c.crawl_id) == fp:
@@ -200,7 +200,7 @@ def build(
             except _duck_errors() as exc:
                 reason = "unreadable Parquet: " + (str(exc).strip().splitlines() or ["?"])[0]
                 skipped.append(SkippedCrawl(c.crawl_id, reason))
-                log.warning("crawl %s skipped: %s", c.crawl_id, reason)
+                log.info("crawl %s skipped: %s", c.crawl_id, reason)
                 continue
             (replaced if c.crawl_id in known else added).append(c.crawl_id)
         if progress:

@@ -1,8 +1,9 @@
 """The crawler's Parquet store as the catalog sees it: crawls, their files, and which are complete.
 
-Layout: `<store>/products/crawl_id=<id>/part-*.parquet`, one partition per crawl, with a run
-manifest. Only a crawl whose manifest says it completed is read; partial, failed or
-manifest-less partitions are reported and left alone (the crawler may still be writing them).
+Layout (deeproot.crawler.storage): `<store>/products/crawl_id=<id>/part-*.parquet` plus a `_SUCCESS`
+marker, one partition per crawl, and the run manifest `<store>/crawls/<id>.json`. Only a crawl
+whose manifest says `"status": "complete"` and whose partition has the marker is read; partial,
+failed or manifest-less partitions are reported and left alone.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 
 from deeproot.errors import InputError
 
+SUCCESS_MARKER = "_SUCCESS"
 COMPLETE_STATUSES = frozenset({"complete", "completed", "done", "ok", "success", "succeeded"})
 
 
@@ -39,13 +41,13 @@ class StoreCrawl:
 
 def _manifest_candidates(store: Path, crawl_dir: Path, crawl_id: str) -> list[Path]:
     return [
+        store / "crawls" / f"{crawl_id}.json",  # the crawler's own place
         crawl_dir / "_manifest.json",
         crawl_dir / "manifest.json",
         store / "manifests" / f"{crawl_id}.json",
         store / "runs" / f"{crawl_id}.json",
         store / "runs" / crawl_id / "manifest.json",
         store / "crawls" / crawl_id / "manifest.json",
-        store / "crawls" / f"{crawl_id}.json",
     ]
 
 
@@ -82,6 +84,8 @@ def discover(store: str | Path) -> list[StoreCrawl]:
                 complete, reason = manifest_complete(json.loads(manifest.read_text("utf-8")))
             except (OSError, ValueError) as exc:
                 complete, reason = False, f"unreadable manifest {manifest.name}: {exc}"
+        if complete and not (d / SUCCESS_MARKER).exists():
+            complete, reason = False, f"no {SUCCESS_MARKER} marker in its partition"
         if complete and not files:
             complete, reason = False, "no Parquet files"
         crawls.append(StoreCrawl(crawl_id, d, files, manifest, complete, reason))

@@ -1,0 +1,254 @@
+"""Building from the crawler's Parquet store: history across crawls, idempotence, bad crawls."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from deeproot.catalog.build import build
+from deeproot.catalog.recommend import recommend
+from deeproot.crawler import storage
+
+T1 = datetime(2026, 1, 5, 3, 0, tzinfo=UTC)
+T2 = datetime(2026, 2, 5, 3, 0, tzinfo=UTC)
+T3 = datetime(2026, 3, 5, 3, 0, tzinfo=UTC)
+OLD = "정제수, 소듐라우레스설페이트, 카페인, 향료"
+NEW = "정제수, 소듐라우레스설페이트, 카페인, 살리실릭애씨드, 향료"
+
+
+def rec(crawl_id, at, goods_no, category, *, price, reviews, text, rank=1, brand="브랜드A"):
+    return {
+        "crawl_id": crawl_id,
+        "crawled_at": at,
+        "goods_no": goods_no,
+        "category": category,
+        "disp_cat_no": "1000001000400080001",
+        "brand": brand,
+        "name": f"{brand} {goods_no}",
+        "price_sale": price,
+        "price_list": price + 1000,
+        "currency": "KRW",
+        "rating": 4.5,
+        "review_count": reviews,
+        "image_url": f"https://img.example/{goods_no}.jpg",
+        "product_url": f"https://www.oliveyoung.co.kr/store/goods/getGoodsDetail.do?goodsNo={goods_no}",
+        "ingredients_text": text,
+        "has_ingredients": text is not None,
+        "listing_rank": rank,
+        "carried": False,
+        "carried_from": None,
+        "source_layout": "legacy",
+        "listing_hash": "h",
+    }
+
+
+def write_crawl(
+    out: Path, crawl_id: str, rows: list[dict], *, status="complete", marker=True, manifest=True
+) -> Path:
+    part = storage.partition_dir(out, crawl_id)
+    part.mkdir(parents=True)
+    path = part / "part-0.parquet"
+    pq.write_table(pa.Table.from_pylist(rows, schema=storage.PRODUCT_SCHEMA), path)
+    if marker:
+        (part / storage.SUCCESS_MARKER).write_text("")
+    if manifest:
+        storage.crawls_dir(out).mkdir(exist_ok=True)
+        storage.manifest_path(out, crawl_id).write_text(
+            json.dumps({"crawl_id": crawl_id, "status": status}), encoding="utf-8"
+        )
+    return path
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Path:
+    out = tmp_path / "store"
+    write_crawl(
+        out,
+        "c1",
+        [
+            rec("c1", T1, "A000000000001", "shampoo", price=10000, reviews=10, text=OLD),
+            rec(
+                "c1",
+                T1,
+                "A000000000002",
+                "shampoo",
+                price=20000,
+                reviews=5,
+                text=None,
+                rank=2,
+                brand="브랜드B",
+            ),
+            rec(
+                "c1",
+                T1,
+                "A000000000002",
+                "scalp_tonic",
+                price=20000,
+                reviews=5,
+                text=None,
+                brand="브랜드B",
+            ),
+            rec("c1", T1, "A000000000003", "hair_water", price=5000, reviews=1, text=OLD),
+        ],
+    )
+    write_crawl(
+        out,
+        "c2",
+        [
+            rec("c2", T2, "A000000000001", "shampoo", price=9000, reviews=30, text=NEW),
+            rec(
+                "c2",
+                T2,
+                "A000000000002",
+                "shampoo",
+                price=20000,
+                reviews=6,
+                text=None,
+                rank=2,
+                brand="브랜드B",
+            ),
+            rec("c2", T2, "A000000000004", "hair_water", price=7000, reviews=2, text=NEW),
+        ],
+    )
+    return out
+
+
+def q(db: Path, sql: str, params=None) -> list[tuple]:
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return con.execute(sql, params or []).fetchall()
+    finally:
+        con.close()
+
+
+def test_history_across_two_crawls(store: Path, tmp_path: Path):
+    db = tmp_path / "c.duckdb"
+    rep = build(store, db)
+    assert (rep.added, rep.skipped, rep.n_crawls, rep.n_records) == (("c1", "c2"), (), 2, 7)
+    assert rep.texts_tagged == 2 and (rep.n_products, rep.n_listed) == (4, 3)
+    assert q(
+        db,
+        "SELECT crawl_id, crawled_at, price_sale, review_count FROM product_history "
+        "WHERE goods_no = 'A000000000001' ORDER BY crawled_at",
+    ) == [
+        ("c1", datetime(2026, 1, 5, 3, 0), 10000, 10),
+        ("c2", datetime(2026, 2, 5, 3, 0), 9000, 30),
+    ]
+    assert q(
+        db,
+        "SELECT goods_no, price_sale, categories, listed, last_crawl_id, n_crawls "
+        "FROM products ORDER BY goods_no",
+    ) == [
+        ("A000000000001", 9000, ["shampoo"], True, "c2", 2),
+        # c2 did not crawl scalp_tonic at all, so c1's tonic listing still stands
+        ("A000000000002", 20000, ["shampoo", "scalp_tonic"], True, "c2", 2),
+        ("A000000000003", 5000, [], False, "c1", 1),  # gone from hair_water in c2
+        ("A000000000004", 7000, ["hair_water"], True, "c2", 1),
+    ]
+    assert q(
+        db,
+        "SELECT goods_no, category, crawl_id FROM product_categories "
+        "WHERE category = 'scalp_tonic'",
+    ) == [("A000000000002", "scalp_tonic", "c1")]
+    assert q(db, "SELECT goods_no, crawl_id FROM formula_changes") == [("A000000000001", "c2")]
+    assert q(
+        db,
+        "SELECT goods_no, table_name, type, evidence FROM product_types "
+        "WHERE goods_no = 'A000000000001' AND table_name = 'seed' ORDER BY type",
+    ) == [
+        ("A000000000001", "seed", t, e)
+        for t, e in [
+            ("민감성", ["살리실릭애씨드"]),
+            ("비듬", ["살리실릭애씨드"]),
+            ("지루성", ["살리실릭애씨드"]),
+            ("지성", ["살리실릭애씨드"]),
+            ("탈모", ["카페인"]),
+        ]
+    ]
+    assert q(
+        db,
+        "SELECT position, token, canonical FROM product_ingredients "
+        "WHERE goods_no = 'A000000000004' ORDER BY position",
+    )[2:4] == [(2, "카페인", "카페인"), (3, "살리실릭애씨드", "살리실릭애씨드")]
+    res = recommend(db, types=["탈모성"], categories=["shampoo", "hair_water"])
+    shampoo, water = res.categories
+    assert [(p.goods_no, p.price_sale, p.price_list, p.currency) for p in shampoo.picks] == [
+        ("A000000000001", 9000, 10000, "KRW")
+    ]
+    assert (shampoo.n_fit, shampoo.n_total, water.n_fit, water.n_total) == (1, 2, 1, 1)
+    assert [(m.type, m.token) for m in shampoo.picks[0].matched] == [("탈모", "카페인")]
+
+
+def test_rebuild_is_idempotent_and_keeps_history(store: Path, tmp_path: Path):
+    db = tmp_path / "c.duckdb"
+    build(store, db)
+    before = q(db, "SELECT * FROM product_history ORDER BY ALL")
+    again = build(store, db)
+    assert (again.added, again.unchanged, again.texts_tagged) == ((), ("c1", "c2"), 0)
+    assert q(db, "SELECT * FROM product_history ORDER BY ALL") == before
+    # a crawl removed from the store keeps its history; a new one adds to it
+    import shutil
+
+    shutil.rmtree(storage.partition_dir(store, "c1"))
+    write_crawl(
+        store, "c3", [rec("c3", T3, "A000000000001", "shampoo", price=8500, reviews=40, text=NEW)]
+    )
+    third = build(store, db)
+    assert (third.added, third.unchanged, third.n_crawls) == (("c3",), ("c2",), 3)
+    assert q(
+        db,
+        "SELECT crawl_id, price_sale FROM product_history "
+        "WHERE goods_no = 'A000000000001' ORDER BY crawled_at",
+    ) == [("c1", 10000), ("c2", 9000), ("c3", 8500)]
+    assert q(db, "SELECT count(*) FROM texts") == [(2,)]
+
+
+def test_incomplete_and_corrupt_crawls_are_skipped(store: Path, tmp_path: Path):
+    write_crawl(
+        store,
+        "c3-running",
+        [rec("c3-running", T3, "A000000000009", "shampoo", price=1, reviews=1, text=OLD)],
+        manifest=False,
+    )
+    write_crawl(
+        store,
+        "c4-failed",
+        [rec("c4-failed", T3, "A000000000009", "shampoo", price=1, reviews=1, text=OLD)],
+        status="failed",
+    )
+    write_crawl(
+        store,
+        "c5-nomarker",
+        [rec("c5-nomarker", T3, "A000000000009", "shampoo", price=1, reviews=1, text=OLD)],
+        marker=False,
+    )
+    bad = write_crawl(
+        store,
+        "c6-corrupt",
+        [rec("c6-corrupt", T3, "A000000000009", "shampoo", price=1, reviews=1, text=OLD)],
+    )
+    data = bad.read_bytes()
+    bad.write_bytes(data[:40] + b"\x00garbage\xff" * 20 + data[-60:])
+    db = tmp_path / "c.duckdb"
+    rep = build(store, db)
+    assert rep.added == ("c1", "c2")
+    reasons = {s.crawl_id: s.reason for s in rep.skipped}
+    assert reasons["c3-running"] == "no manifest (crawl running or interrupted)"
+    assert reasons["c4-failed"] == "manifest status is 'failed', not complete"
+    assert reasons["c5-nomarker"] == "no _SUCCESS marker in its partition"
+    assert reasons["c6-corrupt"].startswith("unreadable Parquet: ")
+    assert q(db, "SELECT count(*) FROM crawl_records WHERE goods_no = 'A000000000009'") == [(0,)]
+    assert rep.n_products == 4
+
+
+def test_missing_store_is_one_line_error(tmp_path: Path):
+    from deeproot.errors import InputError
+
+    with pytest.raises(InputError, match=r"no crawl store at .*nope; run `deeproot crawl --out"):
+        build(tmp_path / "nope", tmp_path / "c.duckdb")

@@ -1,0 +1,222 @@
+"""The CLI: import-csv, recommend, sql (exact output, exit codes, one-line errors)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from deeproot.cli.main import main
+
+
+@pytest.fixture(autouse=True)
+def _width(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
+
+
+def run(capsys, *argv) -> tuple[int, str, str]:
+    code = main([str(a) for a in argv])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_import_csv_is_idempotent_and_reports(capsys, crawl_dir, tmp_path):
+    db = tmp_path / "c.duckdb"
+    files = sorted(crawl_dir.glob("*_add_type.csv"))
+    code, out, _ = run(capsys, "catalog", "import-csv", *files, "--db", db, "--json")
+    rep = json.loads(out)
+    assert code == 0
+    assert rep["added"][0].startswith("csv-") and len(rep["added"][0]) == 16
+    assert (rep["n_records"], rep["n_products"], rep["skipped_rows"]) == (1051, 894, [])
+    code, out, _ = run(capsys, "catalog", "import-csv", crawl_dir, "--db", db)
+    assert code == 0
+    assert out.splitlines()[0] == (
+        f"catalog {db}: 0 crawl(s) added, 0 replaced, 1 unchanged, 0 skipped; "
+        "0 new ingredient text(s) tagged"
+    )
+    code, out, _ = run(
+        capsys,
+        "sql",
+        "SELECT category, count(*) AS n FROM product_categories GROUP BY category ORDER BY n DESC",
+        "--db",
+        db,
+        "--format",
+        "csv",
+    )
+    assert out == (
+        "category,n\nshampoo,470\nhair_water,216\nhair_oil_serum,155\n"
+        "scalp_tonic,64\nrinse_conditioner,63\nscalp_pack_scaler,48\n"
+        "shampoo_bar_dry_shampoo,35\n"
+    )
+    code, out, _ = run(
+        capsys,
+        "sql",
+        "SELECT count(*) FROM products WHERE product_url LIKE "
+        "'%t_page%' OR product_url LIKE '%trackingCd%'",
+        "--db",
+        db,
+        "--format",
+        "json",
+    )
+    assert json.loads(out) == [{"count_star()": 0}]
+
+
+def test_import_csv_category_from_file_name_and_bad_files(capsys, crawl_dir, tmp_path):
+    # a file whose links lost their dispCatNo still gets its category from the file name
+    src = crawl_dir / "tonic_ingredient_data2_add_type.csv"
+    text = src.read_text(encoding="utf-8-sig").replace("dispCatNo=", "x=")
+    f = tmp_path / "tonic_ingredient_data2_add_type.csv"
+    f.write_text(text, encoding="utf-8-sig")
+    db = tmp_path / "c.duckdb"
+    assert run(capsys, "catalog", "import-csv", f, "--db", db)[0] == 0
+    code, out, _ = run(
+        capsys, "sql", "SELECT DISTINCT category FROM crawl_records", "--db", db, "--format", "csv"
+    )
+    assert out == "category\nscalp_tonic\n"
+    odd = tmp_path / "mystery.csv"
+    odd.write_text(text, encoding="utf-8")
+    code, _, err = run(capsys, "catalog", "import-csv", odd, "--db", db)
+    assert code == 1 and err.startswith(f"error: cannot tell the category of {odd}:")
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a,b\n1,2\n", encoding="utf-8")
+    code, _, err = run(capsys, "catalog", "import-csv", bad, "--db", db)
+    assert (code, err) == (
+        1,
+        f"error: {bad} is not a DeepRoot crawl CSV: missing column(s) "
+        "product_link, product_name, brand_name, star, review_count, "
+        "ingredient\n",
+    )
+    code, _, err = run(capsys, "catalog", "import-csv", tmp_path / "none.csv", "--db", db)
+    assert (code, err) == (1, f"error: no such file: {tmp_path / 'none.csv'}\n")
+
+
+def test_recommend_text_and_json(capsys, real_db):
+    code, out, err = run(
+        capsys,
+        "recommend",
+        "--type",
+        "지루성",
+        "--category",
+        "scalp_tonic",
+        "--table",
+        "seed",
+        "--db",
+        real_db,
+    )
+    assert code == 0 and err == ""
+    lines = out.splitlines()
+    assert lines[0] == "scalp type: 지루성 seborrheic; ranking seed, seed ingredient table"
+    assert lines[2].startswith("헤어토닉/두피토닉 (scalp_tonic): ")
+    assert lines[2].endswith(" of 64 products for 지루성 seborrheic")
+    assert lines[3].startswith("  1. ") and "★" in lines[3]
+    assert lines[4].startswith("     why: ") and "(지루성)" in lines[4]
+    code, out, _ = run(
+        capsys,
+        "recommend",
+        "--type",
+        "seborrheic",
+        "--category",
+        "scalp_tonic",
+        "--table",
+        "seed",
+        "--db",
+        real_db,
+        "--json",
+    )
+    doc = json.loads(out)
+    assert doc["schema"] == "deeproot.recommend/1"
+    assert lines[2].split(": ")[1].split(" of ")[0] == str(doc["categories"][0]["n_fit"])
+
+
+def test_recommend_survey_only_equals_the_type(capsys, real_db):
+    _, by_survey, _ = run(
+        capsys,
+        "recommend",
+        "--survey-type",
+        "지성",
+        "--concern",
+        "피지과다",
+        "--db",
+        real_db,
+        "--json",
+    )
+    _, by_type, _ = run(capsys, "recommend", "--type", "oily", "--db", real_db, "--json")
+    assert json.loads(by_survey) == json.loads(by_type)
+    _, healthy, _ = run(capsys, "recommend", "--db", real_db, "--json", "--top", "1")
+    assert json.loads(healthy)["types"] == ["healthy"]
+
+
+def test_recommend_errors(capsys, real_db, tmp_path):
+    code, _, err = run(capsys, "recommend", "--type", "greasy", "--db", real_db)
+    assert code == 1 and err.startswith("error: unknown scalp type 'greasy'; valid: dry (건성), ")
+    assert err.count("\n") == 1
+    code, _, err = run(capsys, "recommend", "--concern", "itch", "--db", real_db)
+    assert code == 1 and err.startswith("error: unknown symptom 'itch'; valid: fine_scale")
+    code, _, err = run(capsys, "recommend", "--type", "oily", "--category", "soap", "--db", real_db)
+    assert code == 1 and err.startswith("error: unknown category 'soap'; valid: shampoo (샴푸)")
+    code, _, err = run(capsys, "recommend", "--type", "oily", "--db", tmp_path / "x.duckdb")
+    assert (code, err) == (
+        1,
+        f"error: no catalog database at {tmp_path / 'x.duckdb'}; build it "
+        "with `deeproot catalog build` (from a crawl store) or `deeproot "
+        "catalog import-csv FILE...` (from the original DeepRoot CSVs)\n",
+    )
+
+
+def test_sql_is_read_only(capsys, real_db, tmp_path):
+    db = tmp_path / "copy.duckdb"
+    shutil.copy(real_db, db)
+    before = db.read_bytes()
+    for stmt in ("DELETE FROM products", "CREATE TABLE t (x INT)", "DROP VIEW product_types"):
+        code, out, err = run(capsys, "sql", stmt, "--db", db)
+        assert code == 1 and out == ""
+        assert err.startswith(
+            "error: the catalog is opened read-only; `deeproot sql` cannot change it ("
+        )
+        assert err.count("\n") == 1
+    assert db.read_bytes() == before
+    code, _, err = run(capsys, "sql", "SELEC 1", "--db", db)
+    assert code == 1 and err.startswith("error: query failed: Parser Error: syntax error")
+    code, _, err = run(capsys, "sql", "SELECT 1", "--db", db, "--format", "xml")
+    assert (code, err) == (1, "error: unknown --format 'xml'; valid: table, csv, json\n")
+    code, _, err = run(capsys, "sql", "SELECT 1", "--db", tmp_path / "none.duckdb")
+    assert code == 1 and "deeproot catalog build" in err
+
+
+def test_sql_formats(capsys, real_db):
+    query = (
+        "SELECT goods_no, brand, categories, rating FROM products "
+        "WHERE goods_no IN ('A000000202566', 'A000000202567') ORDER BY goods_no"
+    )
+    code, out, _ = run(capsys, "sql", query, "--db", real_db, "--format", "json")
+    rows = json.loads(out)
+    assert code == 0 and [r["goods_no"] for r in rows] == ["A000000202566", "A000000202567"]
+    assert rows[0]["brand"] == "솔랩" and isinstance(rows[0]["categories"], list)
+    _, out, _ = run(capsys, "sql", query, "--db", real_db, "--format", "csv")
+    parsed = list(csv.reader(io.StringIO(out)))
+    assert parsed[0] == ["goods_no", "brand", "categories", "rating"]
+    assert json.loads(parsed[1][2]) == rows[0]["categories"]
+    _, out, _ = run(capsys, "sql", query, "--db", real_db)
+    lines = out.splitlines()
+    assert lines[0].split(" | ")[0].strip() == "goods_no" and lines[-1] == "(2 rows)"
+    assert set(lines[1]) <= {"-", "+"}
+
+
+def test_every_command_has_help(capsys):
+    for argv in (["catalog", "build"], ["catalog", "import-csv"], ["recommend"], ["sql"]):
+        code, out, _ = run(capsys, *argv, "--help")
+        assert code == 0 and "--db" in out
+
+
+def test_build_cli_reports_skips(capsys, tmp_path: Path):
+    (tmp_path / "store" / "products" / "crawl_id=x").mkdir(parents=True)
+    code, out, err = run(
+        capsys, "catalog", "build", "--data", tmp_path / "store", "--db", tmp_path / "c.duckdb"
+    )
+    assert code == 0
+    assert err == "skipped crawl x: no manifest (crawl running or interrupted)\n"
+    assert out.splitlines()[1].startswith("0 crawl(s), 0 records, 0 products (0 listed now)")
