@@ -89,12 +89,12 @@ def test_malformed_answer(stub) -> None:
 
 def test_timeout(stub) -> None:
     state, url = stub
-    state.delay = 1.0
+    state.delay = 0.6
     state.answer("late")
     t0 = time.perf_counter()
     with pytest.raises(ChatError, match="unreachable"):
         chat_guide("dry", "en", config=cfg(url, timeout=0.2))
-    assert time.perf_counter() - t0 < 0.9
+    assert time.perf_counter() - t0 < 0.55
 
 
 def test_unreachable() -> None:

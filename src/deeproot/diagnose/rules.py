@@ -209,6 +209,10 @@ def survey_echo(
             return f"당신의 두피를 {_label(survey, 'ko')} 타입으로 선택하셨습니다. {check}"
         return f"당신의 두피에 {names} 증상이 있다고 선택하셨습니다. {check}"
     names = " and ".join(taxonomy.symptom(k).en for k in keys)
-    t = f"a {_label(survey, 'en')} scalp" if survey else "no scalp type"
+    t = (
+        f"{'an' if survey == 'oily' else 'a'} {_label(survey, 'en')} scalp"
+        if survey
+        else "no scalp type"
+    )
     what = f"{t} with {names}" if names else t
     return f"you chose {what}; the photo analysis will check this."

@@ -1,0 +1,135 @@
+"""`deeproot diagnose`: exact output, stderr banner, exit codes, --json."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+from deeproot.cli.main import main
+from deeproot.taxonomy import SYMPTOM_KEYS
+
+pytest.importorskip("onnx")
+
+
+def _helpers(name: str):
+    spec = importlib.util.spec_from_file_location(
+        f"_deeproot_cli_{name}", Path(__file__).with_name(f"{name}.py")
+    )
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+infer_h = _helpers("test_infer")
+images_h = _helpers("test_images")
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory) -> Path:
+    return infer_h.build_bundle(tmp_path_factory.mktemp("cli") / "b")
+
+
+@pytest.fixture()
+def env(tmp_path: Path, monkeypatch) -> Path:
+    monkeypatch.setenv("COLUMNS", "200")
+    monkeypatch.setenv("DEEPROOT_DATA_DIR", str(tmp_path / "data"))
+    photo = tmp_path / "scalp.jpg"
+    images_h.scalp_image(seed=5).save(photo, quality=92)
+    return photo
+
+
+def test_help_lists_options(capsys) -> None:
+    assert main(["diagnose", "--help"]) == 0
+    out = capsys.readouterr().out
+    for opt in (
+        "--models",
+        "--survey-type",
+        "--concern",
+        "--category",
+        "--device",
+        "--db",
+        "--lang",
+        "--visit",
+        "--force",
+        "--guide",
+        "--json",
+    ):
+        assert opt in out
+    assert main(["demo", "--help"]) == 0
+    assert "--data-dir" in capsys.readouterr().out
+
+
+def test_text_output_en(bundle: Path, env: Path, capsys) -> None:
+    code = main(
+        [
+            "diagnose",
+            str(env),
+            "--models",
+            str(bundle),
+            "--device",
+            "cpu",
+            "--lang",
+            "en",
+            "--survey-type",
+            "지성",
+            "--concern",
+            "dandruff",
+        ]
+    )
+    cap = capsys.readouterr()
+    assert code == 0
+    lines = cap.out.splitlines()
+    assert lines[0] == "you chose an oily scalp with dandruff; the photo analysis will check this."
+    assert lines[2] == f"{env} (640x480)"
+    assert lines[3] == "  symptoms (good / mild-moderate / severe):"
+    assert lines[4].startswith("    fine dead-skin flakes          ")
+    assert any(line.startswith("  scalp type: ") for line in lines)
+    assert "  care guide:" in lines
+    assert lines[-1].startswith("This guide is general scalp-care information")
+    err = cap.err.splitlines()
+    assert err[1] == "!! DEMO MODEL: these results come from a model trained on SYNTHETIC images."
+    assert err[5] == f"model: {bundle.resolve()} on CPUExecutionProvider"
+    assert err[6].startswith("warning: no product recommendations: no catalog database at ")
+
+
+def test_bad_photo_exit_code_and_one_line_error(
+    bundle: Path, env: Path, tmp_path: Path, capsys
+) -> None:
+    empty = tmp_path / "empty.jpg"
+    empty.write_bytes(b"")
+    code = main(["diagnose", str(empty), str(env), "--models", str(bundle), "--device", "cpu"])
+    cap = capsys.readouterr()
+    assert code == 1
+    err = cap.err.splitlines()
+    assert f"error: {empty}: empty file (0 bytes)" in err
+    assert err[-1] == (
+        "error: 1 of 2 photo(s) not diagnosed (1 unreadable, 0 failed the quality check)"
+    )
+    assert f"{env} (640x480)" in cap.out.splitlines()  # the good photo is still diagnosed
+    assert "  두피 타입: " in "\n".join(cap.out.splitlines())
+
+
+def test_json_output(bundle: Path, env: Path, capsys) -> None:
+    code = main(
+        ["diagnose", str(env), "--models", str(bundle), "--device", "cpu", "--json", "--lang", "en"]
+    )
+    cap = capsys.readouterr()
+    assert code == 0
+    j = json.loads(cap.out)
+    assert j["schema"] == "deeproot.diagnose/1"
+    assert [s["symptom"] for s in j["photos"][0]["diagnosis"]["symptoms"]] == list(SYMPTOM_KEYS)
+    assert j["model"]["demo"] is True and j["exit_code"] == 0
+
+
+def test_bad_option_values(bundle: Path, env: Path, capsys) -> None:
+    assert main(["diagnose", str(env), "--models", str(bundle), "--device", "tpu"]) == 1
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        "error: unknown device 'tpu'; valid: auto, cpu, cuda"
+    )
+    assert main(["diagnose", str(env), "--models", str(bundle), "--survey-type", "탈모성"]) == 1
+    assert capsys.readouterr().err.strip() == (
+        "error: survey scalp type must be 건성 (dry) or 지성 (oily), not '탈모성'"
+    )
