@@ -1,0 +1,176 @@
+"""Crawl output on disk: the Parquet schema, per-crawl partitions, manifests and checkpoints.
+
+Layout under the output folder `DIR`:
+
+    DIR/products/crawl_id=<id>/part-0.parquet   complete crawls only (renamed into place)
+    DIR/products/crawl_id=<id>/_SUCCESS         completion marker
+    DIR/crawls/<id>.json                        manifest; "status": "complete" only once published
+    DIR/crawls/<id>.records.jsonl               checkpoint of a running/interrupted crawl
+
+A partition appears under `products/` by one directory rename after its file and marker are
+complete, so a reader globbing `products/crawl_id=*/*.parquet` never sees a partial crawl.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+PRODUCT_SCHEMA = pa.schema(
+    [
+        pa.field("crawl_id", pa.string(), nullable=False),
+        pa.field("crawled_at", pa.timestamp("us", tz="UTC"), nullable=False),
+        pa.field("goods_no", pa.string(), nullable=False),
+        pa.field("category", pa.string(), nullable=False),
+        pa.field("disp_cat_no", pa.string(), nullable=False),
+        pa.field("brand", pa.string()),
+        pa.field("name", pa.string()),
+        pa.field("price_sale", pa.int32()),
+        pa.field("price_list", pa.int32()),
+        pa.field("currency", pa.string(), nullable=False),
+        pa.field("rating", pa.float64()),
+        pa.field("review_count", pa.int32()),
+        pa.field("image_url", pa.string()),
+        pa.field("product_url", pa.string(), nullable=False),
+        pa.field("ingredients_text", pa.string()),
+        pa.field("has_ingredients", pa.bool_(), nullable=False),
+        pa.field("listing_rank", pa.int32(), nullable=False),
+        pa.field("carried", pa.bool_(), nullable=False),
+        pa.field("carried_from", pa.string()),
+        pa.field("source_layout", pa.string(), nullable=False),
+        pa.field("listing_hash", pa.string(), nullable=False),
+    ],
+    metadata={"deeproot.schema": "products/1"},
+)
+COLUMNS = tuple(PRODUCT_SCHEMA.names)
+SUCCESS_MARKER = "_SUCCESS"
+
+
+def products_dir(out: Path) -> Path:
+    return out / "products"
+
+
+def crawls_dir(out: Path) -> Path:
+    return out / "crawls"
+
+
+def partition_dir(out: Path, crawl_id: str) -> Path:
+    return products_dir(out) / f"crawl_id={crawl_id}"
+
+
+def manifest_path(out: Path, crawl_id: str) -> Path:
+    return crawls_dir(out) / f"{crawl_id}.json"
+
+
+def checkpoint_path(out: Path, crawl_id: str) -> Path:
+    return crawls_dir(out) / f"{crawl_id}.records.jsonl"
+
+
+def new_crawl_id(now: datetime | None = None) -> str:
+    """Sortable, path-safe: `20261126T140512Z-3f9a`."""
+    now = now or datetime.now(UTC)
+    return now.strftime("%Y%m%dT%H%M%SZ") + "-" + os.urandom(2).hex()
+
+
+def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def read_manifest(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def manifests(out: Path) -> list[dict[str, Any]]:
+    """Every readable manifest, oldest first (crawl ids sort by start time)."""
+    d = crawls_dir(out)
+    if not d.is_dir():
+        return []
+    found = [read_manifest(p) for p in sorted(d.glob("*.json"))]
+    return [m for m in found if m and "crawl_id" in m]
+
+
+def is_complete(out: Path, crawl_id: str) -> bool:
+    """A crawl is complete when its partition has the marker and its manifest says so."""
+    m = read_manifest(manifest_path(out, crawl_id))
+    return bool(
+        m
+        and m.get("status") == "complete"
+        and (partition_dir(out, crawl_id) / SUCCESS_MARKER).exists()
+    )
+
+
+def latest_complete(out: Path) -> str | None:
+    done = [m["crawl_id"] for m in manifests(out) if is_complete(out, m["crawl_id"])]
+    return done[-1] if done else None
+
+
+def latest_unfinished(out: Path) -> dict[str, Any] | None:
+    """The most recent crawl that never completed (interrupted, stopped or failed)."""
+    left = [m for m in manifests(out) if m.get("status") != "complete"]
+    return left[-1] if left else None
+
+
+def read_checkpoint(path: Path) -> list[dict[str, Any]]:
+    """Records of a checkpoint; a torn last line (process killed mid-write) is ignored."""
+    out: list[dict[str, Any]] = []
+    if not path.exists():
+        return out
+    with path.open(encoding="utf-8") as fh:
+        for line in fh:
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                continue
+    return out
+
+
+def read_partition(out: Path, crawl_id: str) -> list[dict[str, Any]]:
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(partition_dir(out, crawl_id) / "part-0.parquet", schema=PRODUCT_SCHEMA)
+    return table.to_pylist()
+
+
+def _ts(v: Any) -> datetime:
+    if isinstance(v, datetime):
+        return v if v.tzinfo else v.replace(tzinfo=UTC)
+    return datetime.fromisoformat(str(v))
+
+
+def to_table(records: Iterable[dict[str, Any]]) -> pa.Table:
+    rows = []
+    for r in records:
+        row = {c: r.get(c) for c in COLUMNS}
+        row["crawled_at"] = _ts(row["crawled_at"])
+        rows.append(row)
+    return pa.Table.from_pylist(rows, schema=PRODUCT_SCHEMA)
+
+
+def publish(out: Path, crawl_id: str, records: list[dict[str, Any]]) -> Path:
+    """Write the crawl's Parquet file, then rename its folder into `products/` and mark it."""
+    import pyarrow.parquet as pq
+
+    final = partition_dir(out, crawl_id)
+    if final.exists():
+        raise FileExistsError(f"partition {final} already exists")
+    tmp = crawls_dir(out) / f".{crawl_id}.partition.tmp"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    pq.write_table(to_table(records), tmp / "part-0.parquet", compression="zstd")
+    (tmp / SUCCESS_MARKER).write_text(crawl_id + "\n", encoding="utf-8")
+    final.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(tmp, final)  # the one step that makes the crawl visible
+    return final / "part-0.parquet"
