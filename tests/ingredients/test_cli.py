@@ -35,12 +35,20 @@ def test_tag_text(capsys):
 
 
 def test_tag_json_and_seed_table(capsys):
-    code, out, _ = run(capsys, "ingredients", "tag", "정제수, 멘톨, 카페인", "--table", "seed", "--json")
+    code, out, _ = run(
+        capsys, "ingredients", "tag", "정제수, 멘톨, 카페인", "--table", "seed", "--json"
+    )
     assert code == 0
     doc = json.loads(out)
     assert doc["types"] == ["탈모"]
     assert doc["matches"] == [
-        {"type": "탈모", "token": "카페인", "canonical": "카페인", "entry": "카페인", "how": "canonical"}
+        {
+            "type": "탈모",
+            "token": "카페인",
+            "canonical": "카페인",
+            "entry": "카페인",
+            "how": "canonical",
+        }
     ]
     assert (doc["n_ingredients"], doc["placeholder"], doc["unknown"]) == (3, False, [])
 
@@ -51,21 +59,34 @@ def test_parse_json(capsys):
     doc = json.loads(out)
     assert doc["groups"] == ["A"]
     assert [(t["name"], t["attrs"], t["group"]) for t in doc["tokens"]] == [
-        ("정제수", [], "A"), ("판테놀", ["덱스판테놀"], "A")
+        ("정제수", [], "A"),
+        ("판테놀", ["덱스판테놀"], "A"),
     ]
 
 
 def test_parse_placeholder(capsys):
     code, out, _ = run(capsys, "ingredients", "parse", "상세페이지 참고")
-    assert (code, out.strip()) == (0, "no list: the seller refers to the product page (placeholder)")
+    assert (code, out.strip()) == (
+        0,
+        "no list: the seller refers to the product page (placeholder)",
+    )
 
 
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["ingredients", "tag", "Water, Glycerin"], "error: no Korean ingredient names in the text"),
-        (["ingredients", "tag", "정제수", "--table", "x"], "error: unknown table 'x'; valid: seed, extended"),
-        (["ingredients", "tag", "--csv", "/nonexistent.csv"], "error: CSV file not found: /nonexistent.csv"),
+        (
+            ["ingredients", "tag", "Water, Glycerin"],
+            "error: no Korean ingredient names in the text",
+        ),
+        (
+            ["ingredients", "tag", "정제수", "--table", "x"],
+            "error: unknown table 'x'; valid: seed, extended",
+        ),
+        (
+            ["ingredients", "tag", "--csv", "/nonexistent.csv"],
+            "error: CSV file not found: /nonexistent.csv",
+        ),
         (["ingredients", "tag"], "error: give the ingredient text as an argument"),
     ],
 )
@@ -82,7 +103,15 @@ def test_batch_reads_original_csv_in_order(capsys, crawl_dir, tmp_path):
     assert code == 0
     recs = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     assert [r["row"] for r in recs] == list(range(48))
-    assert set(recs[0]) == {"row", "types", "matches", "placeholder", "n_ingredients", "unknown", "error"}
+    assert set(recs[0]) == {
+        "row",
+        "types",
+        "matches",
+        "placeholder",
+        "n_ingredients",
+        "unknown",
+        "error",
+    }
     assert "tagged 48 rows (utf-8-sig)" in err and "0 bad" in err
 
 
@@ -91,8 +120,9 @@ def test_batch_parquet_has_the_explicit_schema(capsys, crawl_dir, tmp_path):
 
     out = tmp_path / "tags.parquet"
     src = crawl_dir / "tonic_ingredient_data2_add_type.csv"
-    code, _, _ = run(capsys, "ingredients", "tag", "--csv", str(src), "--format", "parquet",
-                     "--out", str(out))
+    code, _, _ = run(
+        capsys, "ingredients", "tag", "--csv", str(src), "--format", "parquet", "--out", str(out)
+    )
     assert code == 0
     table = pq.read_table(out)
     assert table.schema.equals(record_schema())
@@ -110,7 +140,11 @@ def test_batch_never_stops_at_bad_rows(capsys, tmp_path):
         "d,상세페이지 참고",
         "e,",
     ]
-    data = ("\n".join(rows) + "\n").encode("utf-8") + b'f,"\xff\xfe broken"\n' + "g,바이오틴\n".encode()
+    data = (
+        ("\n".join(rows) + "\n").encode("utf-8")
+        + b'f,"\xff\xfe broken"\n'
+        + "g,바이오틴\n".encode()
+    )
     src.write_bytes(data)
     out = tmp_path / "o.jsonl"
     code, _, err = run(capsys, "ingredients", "tag", "--csv", str(src), "--out", str(out))
@@ -127,15 +161,29 @@ def test_batch_never_stops_at_bad_rows(capsys, tmp_path):
 
 
 def test_batch_missing_column_lists_columns(capsys, crawl_dir):
-    code, _, err = run(capsys, "ingredients", "tag", "--csv",
-                       str(crawl_dir / "bar_ingredient_data2_add_type.csv"), "--column", "성분")
+    code, _, err = run(
+        capsys,
+        "ingredients",
+        "tag",
+        "--csv",
+        str(crawl_dir / "bar_ingredient_data2_add_type.csv"),
+        "--column",
+        "성분",
+    )
     assert code == 1
     assert "has no column '성분'; its columns are: (unnamed), Unnamed: 0, page" in err
 
 
 def test_batch_parquet_needs_out(capsys, crawl_dir):
-    code, _, err = run(capsys, "ingredients", "tag", "--csv",
-                       str(crawl_dir / "bar_ingredient_data2_add_type.csv"), "--format", "parquet")
+    code, _, err = run(
+        capsys,
+        "ingredients",
+        "tag",
+        "--csv",
+        str(crawl_dir / "bar_ingredient_data2_add_type.csv"),
+        "--format",
+        "parquet",
+    )
     assert (code, err.strip()) == (1, "error: --format parquet needs --out FILE")
 
 
@@ -144,6 +192,11 @@ def test_console_script_help_and_version():
     assert exe is not None
     res = subprocess.run([exe, "--version"], capture_output=True, text=True, check=False)
     assert (res.returncode, res.stdout.strip()) == (0, "deeproot 0.1.0")
-    res = subprocess.run([exe, "ingredients", "--help"], capture_output=True, text=True,
-                         check=False, env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"})
+    res = subprocess.run(
+        [exe, "ingredients", "--help"],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"},
+    )
     assert res.returncode == 0 and "parse" in res.stdout and "tag" in res.stdout

@@ -21,13 +21,19 @@ def test_every_real_row_parses(crawl_rows):
         for tok in parsed.tokens:
             assert tok.name and tok.name == tok.name.strip()
     assert placeholders == 3  # 상세페이지 참고 x2, 상세페이지참조
-    # the crawl's 26 empty strings, and two marketing blurbs with no list ("■ 고압축 아르간 오일 배합…")
+    # the crawl's 26 empty strings, and two marketing blurbs with no list ("■ 고압축 아르간 오일…")
     assert empty == 28
 
 
 def test_comma_list_keeps_commas_inside_names_and_decorations():
     text = "정제수, 1,2-헥산다이올, 티트리잎추출물(230,545ppm), 폴리쿼터늄-10,1,2-헥산다이올"
-    assert names(text) == ["정제수", "1,2-헥산다이올", "티트리잎추출물", "폴리쿼터늄-10", "1,2-헥산다이올"]
+    assert names(text) == [
+        "정제수",
+        "1,2-헥산다이올",
+        "티트리잎추출물",
+        "폴리쿼터늄-10",
+        "1,2-헥산다이올",
+    ]
     assert parse(text).tokens[2].attrs == ("230,545ppm",)
 
 
@@ -41,8 +47,11 @@ def test_comma_list_keeps_commas_inside_names_and_decorations():
         ("하이드롤라이즈드실크 (10 ppb)", "하이드롤라이즈드실크", ("10 ppb",)),
         ("페녹시에탄올 0.9%", "페녹시에탄올", ("0.9%",)),
         # parentheses that belong to a standard name stay in it
-        ("비스-에틸(아이소스테아릴이미다졸린)아이소스테아라마이드",
-         "비스-에틸(아이소스테아릴이미다졸린)아이소스테아라마이드", ()),
+        (
+            "비스-에틸(아이소스테아릴이미다졸린)아이소스테아라마이드",
+            "비스-에틸(아이소스테아릴이미다졸린)아이소스테아라마이드",
+            (),
+        ),
     ],
 )
 def test_decorations_are_attributes(text, name, attrs):
@@ -74,9 +83,20 @@ def test_unseparated_list_is_segmented_against_mfds(crawl_text):
     text = crawl_text("hairwate", 149)
     got = names(text)
     assert got == [
-        "사이클로펜타실록세인", "다이메티콘올", "다이메티콘", "아이소도데케인",
-        "프로폭시테트라메틸피페리다이닐다이메티콘", "향료", "페닐트라이메티콘", "헥실신나몰",
-        "벤질살리실레이트", "리날룰", "리모넨", "제라니올", "아밀신남알", "시트로넬올",
+        "사이클로펜타실록세인",
+        "다이메티콘올",
+        "다이메티콘",
+        "아이소도데케인",
+        "프로폭시테트라메틸피페리다이닐다이메티콘",
+        "향료",
+        "페닐트라이메티콘",
+        "헥실신나몰",
+        "벤질살리실레이트",
+        "리날룰",
+        "리모넨",
+        "제라니올",
+        "아밀신남알",
+        "시트로넬올",
     ]
     assert all(t.segmented for t in parse(text).tokens)
 
@@ -96,7 +116,10 @@ def test_long_unseparated_list_is_fully_segmented(crawl_text):
 def test_unseparated_run_keeps_unknown_tail():
     result = tag("정제수소듐라우레스설페이트글리세린아스코빌테")
     assert [i.token.name for i in result.ingredients] == [
-        "정제수", "소듐라우레스설페이트", "글리세린", "아스코빌테"
+        "정제수",
+        "소듐라우레스설페이트",
+        "글리세린",
+        "아스코빌테",
     ]
     assert result.unknown == ("아스코빌테",)
 
@@ -108,10 +131,15 @@ def test_slash_separated_list(crawl_text):
 
 
 def test_slashes_inside_names_are_kept():
-    assert names("카프릴릭/카프릭트라이글리세라이드, 정제수") == ["카프릴릭/카프릭트라이글리세라이드", "정제수"]
+    assert names("카프릴릭/카프릭트라이글리세라이드, 정제수") == [
+        "카프릴릭/카프릭트라이글리세라이드",
+        "정제수",
+    ]
 
 
-@pytest.mark.parametrize("text", ["상세페이지 참고", "상세페이지 참조", "상세페이지참조", "제품 참조", "-"])
+@pytest.mark.parametrize(
+    "text", ["상세페이지 참고", "상세페이지 참조", "상세페이지참조", "제품 참조", "-"]
+)
 def test_placeholders_mean_no_list(text):
     parsed = parse(text)
     assert parsed.placeholder and parsed.tokens == ()
@@ -126,7 +154,10 @@ def test_bracketed_option_groups():
     parsed = parse("[타입A] 정제수, 글리세린\n[타입B] 정제수, 카페인")
     assert parsed.groups == ("타입A", "타입B")
     assert [(t.group, t.name) for t in parsed.tokens] == [
-        ("타입A", "정제수"), ("타입A", "글리세린"), ("타입B", "정제수"), ("타입B", "카페인")
+        ("타입A", "정제수"),
+        ("타입A", "글리세린"),
+        ("타입B", "정제수"),
+        ("타입B", "카페인"),
     ]
 
 

@@ -109,7 +109,12 @@ def test_fuzzy_is_bounded():
 
 def test_placeholder_and_empty_records():
     assert tag("상세페이지 참고").record(3) == {
-        "row": 3, "types": [], "matches": [], "placeholder": True, "n_ingredients": 0, "unknown": []
+        "row": 3,
+        "types": [],
+        "matches": [],
+        "placeholder": True,
+        "n_ingredients": 0,
+        "unknown": [],
     }
     assert tag("").record()["placeholder"] is False
 
@@ -135,3 +140,13 @@ def test_real_rows_agree_with_the_original_where_it_was_right(crawl_rows):
         if "카페인" in names:
             assert "탈모" in tag(r["ingredient"]).types
             assert "탈모" in r["type"]
+
+
+def test_fast_path_equals_full_parser_on_every_real_row(crawl_rows):
+    fast, full = Tagger(), Tagger()
+    full._fast = lambda text: None  # type: ignore[method-assign]
+    used = 0
+    for r in crawl_rows:
+        used += fast._fast(r["ingredient"]) is not None if r["ingredient"] else 0
+        assert fast.tag(r["ingredient"]) == full.tag(r["ingredient"]), r["ingredient"][:80]
+    assert used > 600  # most real lists are plain comma lists

@@ -52,9 +52,15 @@ def parse_cmd(
             "placeholder": parsed.placeholder,
             "groups": list(parsed.groups),
             "tokens": [
-                {"position": i.token.position, "text": i.token.text, "name": i.token.name,
-                 "attrs": list(i.token.attrs), "group": i.token.group,
-                 "canonical": i.canonical, "how": i.how}
+                {
+                    "position": i.token.position,
+                    "text": i.token.text,
+                    "name": i.token.name,
+                    "attrs": list(i.token.attrs),
+                    "group": i.token.group,
+                    "canonical": i.canonical,
+                    "how": i.how,
+                }
                 for i in ingredients
             ],
         }

@@ -1,4 +1,4 @@
-"""Batch tagging of CSV files: one record per input row, in input order, never stopping at a bad row."""
+"""Batch tagging of CSV files: one record per row, in input order, never stopping at a bad row."""
 
 from __future__ import annotations
 
@@ -139,8 +139,15 @@ def tag_csv(
             if error is not None:
                 counts["bad"] += 1
                 log.warning("row %d: %s", i, error)
-                yield {"row": i, "types": [], "matches": [], "placeholder": False,
-                       "n_ingredients": 0, "unknown": [], "error": error}
+                yield {
+                    "row": i,
+                    "types": [],
+                    "matches": [],
+                    "placeholder": False,
+                    "n_ingredients": 0,
+                    "unknown": [],
+                    "error": error,
+                }
             else:
                 counts["tagged"] += bool(result.types)
                 counts["placeholders"] += result.placeholder
@@ -157,7 +164,9 @@ def tag_csv(
     return records(), report
 
 
-def write_records(records: Iterator[dict], fmt: str, out: Path | None, stdout: io.TextIOBase) -> None:
+def write_records(
+    records: Iterator[dict], fmt: str, out: Path | None, stdout: io.TextIOBase
+) -> None:
     """Write records as JSON lines (to `out` or stdout) or Parquet (to `out`), atomically."""
     if fmt not in FORMATS:
         raise InputError(f"unknown format {fmt!r}; valid: {', '.join(FORMATS)}")

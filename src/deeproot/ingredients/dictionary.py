@@ -130,8 +130,7 @@ class Dictionary:
         self.ambiguous: frozenset[str] = frozenset(f for f, n in folded.items() if len(n) > 1)
         self.max_len = max(len(f) for f in folded) if folded else 0
         self._fold_keys = frozenset(folded)
-        self._fuzzy_choices: list[str] | None = None
-        self._fuzzy_names: list[str] | None = None
+        self._by_length: dict[int, list[tuple[str, str]]] | None = None
 
     def lookup(self, name: str) -> Lookup | None:
         """The standard name for a written name by exact, synonym or variant spelling."""
@@ -163,28 +162,31 @@ class Dictionary:
         k = fold(key(name))
         if len(k) < min_len or not re.search(r"[가-힣]", k):
             return None
-        if self._fuzzy_choices is None:
-            pairs = sorted(self.variant.items())
-            self._fuzzy_choices = [f for f, _ in pairs]
-            self._fuzzy_names = [n for _, n in pairs]
-        hits = process.extract(
-            k, self._fuzzy_choices, scorer=fuzz.ratio, limit=3, score_cutoff=min_score
-        )
+        choices, names = self._near_length(len(k))
+        hits = process.extract(k, choices, scorer=fuzz.ratio, limit=3, score_cutoff=min_score)
         if not hits:
-            return self._one_typo(k)
+            return self._one_typo(k, choices, names)
         best_key, score, idx = hits[0]
         if not _plausible_typo(k, best_key):
             return None
-        assert self._fuzzy_names is not None
-        best = self._fuzzy_names[idx]
+        best = names[idx]
         # a near tie between two different standard names is a guess, not a match
         for _other_key, other_score, other_idx in hits[1:]:
-            if self._fuzzy_names[other_idx] != best and score - other_score < 3:
+            if names[other_idx] != best and score - other_score < 3:
                 return None
         return Lookup(best, "fuzzy", float(score))
 
+    def _near_length(self, n: int) -> tuple[list[str], list[str]]:
+        """Folded keys (and their names) within 2 characters of length n: a typo keeps length."""
+        if self._by_length is None:
+            by: dict[int, list[tuple[str, str]]] = {}
+            for f, name in sorted(self.variant.items()):
+                by.setdefault(len(f), []).append((f, name))
+            self._by_length = by
+        pairs = [p for m in range(n - 2, n + 3) for p in self._by_length.get(m, ())]
+        return [f for f, _ in pairs], [name for _, name in pairs]
 
-    def _one_typo(self, k: str) -> Lookup | None:
+    def _one_typo(self, k: str, choices: list[str], names: list[str]) -> Lookup | None:
         """One mistyped letter (살리실식애씨드): a single standard name at edit distance 1,
         digits untouched (C12-13파레스-9 is not C12-13파레스-3)."""
         from rapidfuzz import fuzz, process
@@ -192,17 +194,14 @@ class Dictionary:
 
         if len(k) < 6:
             return None
-        assert self._fuzzy_choices is not None and self._fuzzy_names is not None
-        hits = process.extract(
-            k, self._fuzzy_choices, scorer=Levenshtein.distance, limit=3, score_cutoff=1
-        )
-        names = {self._fuzzy_names[i] for _, _, i in hits}
-        if len(names) != 1:
+        hits = process.extract(k, choices, scorer=Levenshtein.distance, limit=3, score_cutoff=1)
+        found = {names[i] for _, _, i in hits}
+        if len(found) != 1:
             return None
         best_key = hits[0][0]
         if not _plausible_typo(k, best_key):
             return None
-        return Lookup(names.pop(), "fuzzy", float(fuzz.ratio(k, best_key)))
+        return Lookup(found.pop(), "fuzzy", float(fuzz.ratio(k, best_key)))
 
 
 _DIGITS = re.compile(r"\d")

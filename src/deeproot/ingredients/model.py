@@ -85,8 +85,13 @@ class TagResult:
         rec.update(
             types=list(self.types),
             matches=[
-                {"type": m.type, "token": m.token, "canonical": m.canonical, "entry": m.entry,
-                 "how": m.how}
+                {
+                    "type": m.type,
+                    "token": m.token,
+                    "canonical": m.canonical,
+                    "entry": m.entry,
+                    "how": m.how,
+                }
                 for m in self.matches
             ],
             placeholder=self.placeholder,

@@ -25,7 +25,9 @@ _PLACEHOLDER = re.compile(
 _TAGS = re.compile(r"<\s*br\s*/?\s*>|</?\s*(?:p|div|li|tr|td|th|dd|dt|ul|ol|table)\b[^>]*>", re.I)
 _OTHER_TAGS = re.compile(r"</?[a-zA-Z][^<>]{0,200}>")
 # A header opening a line: [타입A], <1926.마릴린>, 【…】, ■ text, 1. text :, text :
-_BRACKET_HEAD = re.compile(r"^\s*(?:\[([^\[\]\n]{1,80})\]|<([^<>\n]{1,80})>|【([^【】\n]{1,80})】)\s*")
+_BRACKET_HEAD = re.compile(
+    r"^\s*(?:\[([^\[\]\n]{1,80})\]|<([^<>\n]{1,80})>|【([^【】\n]{1,80})】)\s*"
+)
 _BULLET_HEAD = re.compile(r"^\s*[■□◆◇●○▶▷★☆]\s*(.+?)\s*$")
 _COLON_HEAD = re.compile(r"^\s*((?:\d{1,2}\s*[.)]\s*)?[^,:@\n]{1,60}?)\s*:\s*(?=\S)")
 _NOTE_LINE = re.compile(
@@ -39,9 +41,11 @@ _MID_HEAD = re.compile(r"\[([^\[\]\n]{1,80})\]|<([^<>\n]{1,80})>|【([^【】\n]
 _SPLIT = re.compile(r"(?<!\d),|,(?!\d)|[@;\n、]")
 _DIGIT_COMMA = re.compile(r"(?<=\d),(?=\d)")
 _LEAD_JUNK = re.compile(r"^[\s*'\"“”‘’`•·■□▶▷※\-–—_~+]+")
-_TRAIL_JUNK = re.compile(r"[\s*'\"“”‘’`•·.。_~+]+$")
+_TRAIL_JUNK = re.compile(r"[\s*'\"“”‘’`•·.。_~+†‡§※]+$")
 _TRAIL_PAREN = re.compile(r"\s*[(\[{]([^()\[\]{}]*)[)\]}]\s*$")
-_TRAIL_AMOUNT = re.compile(r"\s*(\d+(?:[.,]\d+)*\s*(?:%|ppm|ppb|mg|g|ml|㎖|μg|ug|iu)(?!\w))\s*$", re.I)
+_TRAIL_AMOUNT = re.compile(
+    r"\s*(\d+(?:[.,]\d+)*\s*(?:%|ppm|ppb|mg|g|ml|㎖|μg|ug|iu)(?!\w))\s*$", re.I
+)
 _ILN = re.compile(r"\[?\s*ILN\d+\s*\]?", re.I)
 _HANGUL = re.compile(r"[가-힣]")
 _MAX_SEGMENT_NAME = 80
@@ -274,7 +278,7 @@ def _repair(pieces: list[str], d: Dictionary) -> list[str]:
     i = 0
     while i < len(pieces):
         p = pieces[i]
-        # a name wrapped across lines or split at a comma: "페닐트라이메" + "티콘", "동백나" + "무잎추출물"
+        # a name wrapped across lines or cut at a comma: "페닐트라이메" + "티콘", "동백나" + "무잎추출물"
         if i + 1 < len(pieces) and not _known_name(p, d):
             joined = p + pieces[i + 1]
             joined_comma = p + "," + pieces[i + 1]
@@ -478,3 +482,49 @@ def _make_token(text: str, group: str | None, position: int, d: Dictionary) -> T
 
 
 __all__ = ["MAX_TEXT_CHARS", "parse"]
+
+
+# --- fast path for plain comma lists ---------------------------------------------------------
+
+_NOT_SIMPLE = re.compile(r"[\n\r\[\]<>【】■□◆◇●○▶▷★☆:*※@;、&\u00a0\u200b\uff00-\uffef]")
+_PAREN_COMMA = re.compile(r"\([^()]*?(?:(?<!\d),|,(?!\d))[^()]*\)")
+_SIMPLE_SPLIT = re.compile(r"(?<!\d),|,(?!\d)")
+
+
+def simple_pieces(text: str) -> list[str] | None:
+    """The comma-separated pieces of a plain list, or None when the text needs the full parser.
+
+    A plain list has more than three pieces, a comma early on, no group headers, notes, markup
+    or compatibility characters: there the full parser reduces to splitting plus `piece_names`.
+    """
+    if "," not in text[:40] or _NOT_SIMPLE.search(text) or _PAREN_COMMA.search(text):
+        return None
+    if not unicodedata.is_normalized("NFKC", text):
+        return None
+    text = text.strip().lstrip("'\"“”‘’`")  # as the parser does at the start of a line
+    pieces = [p.strip() for p in _SIMPLE_SPLIT.split(text)]
+    pieces = [p for p in pieces if p]
+    return pieces if len(pieces) > 3 else None
+
+
+def piece_known(piece: str, d: Dictionary | None = None) -> bool:
+    """Whether a piece is a known name once decorations are stripped."""
+    return _known_name(piece, d or load_dictionary())
+
+
+def joins_with_next(piece: str, following: str, d: Dictionary | None = None) -> bool:
+    """Whether the full parser would join an unknown piece with the next one."""
+    d = d or load_dictionary()
+    return _known_name(piece + following, d) or _known_name(piece + "," + following, d)
+
+
+def piece_tokens(piece: str, d: Dictionary | None = None) -> tuple[Token, ...]:
+    """The tokens one piece of a plain list becomes (positions from 0, no group)."""
+    d = d or load_dictionary()
+    texts = [piece] if _known_name(piece, d) else _resplit(piece, d)
+    out = []
+    for t in texts:
+        tok = _make_token(t, None, len(out), d)
+        if tok is not None:
+            out.append(tok)
+    return tuple(out)

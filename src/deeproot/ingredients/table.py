@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import re
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 
 from deeproot.errors import InputError
@@ -19,7 +19,9 @@ from deeproot.ingredients.dictionary import key
 TABLES = ("seed", "extended")
 # Acylated amino acids (소듐코코일애플아미노산) are surfactants, not the amino acids a
 # `suffix:아미노산` family means.
-_ACYL = re.compile(r"(?:코코일|라우로일|미리스토일|팔미토일|스테아로일|올레오일|카프릴로일|운데실레노일)")
+_ACYL = re.compile(
+    r"(?:코코일|라우로일|미리스토일|팔미토일|스테아로일|올레오일|카프릴로일|운데실레노일)"
+)
 
 
 @dataclass(frozen=True)
@@ -82,10 +84,9 @@ class Table:
                 subject = key(canonical if canonical is not None else written)
                 if any(subject.startswith(p) for p in e.prefixes):
                     how = "prefix"
-                elif (
-                    any(subject.endswith(s) and subject != s for s in e.suffixes)
-                    and not _ACYL.search(subject)
-                ):
+                elif any(
+                    subject.endswith(s) and subject != s for s in e.suffixes
+                ) and not _ACYL.search(subject):
                     how = "suffix"
             if how is not None and (e.type, e.canonical) not in seen:
                 seen.add((e.type, e.canonical))
@@ -95,7 +96,7 @@ class Table:
         return result
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_table(name: str = "extended") -> Table:
     """The shipped KCA table: `seed` (the original rows) or `extended` (all rows)."""
     if name not in TABLES:
