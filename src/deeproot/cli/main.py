@@ -80,7 +80,8 @@ def main(argv: list[str] | None = None) -> int:
         if os.environ.get("DEEPROOT_DEBUG") == "1":
             raise
         typer.echo(
-            f"error: unexpected {type(exc).__name__}: {exc} (rerun with DEEPROOT_DEBUG=1 for a traceback)",
+            f"error: unexpected {type(exc).__name__}: {exc} "
+            "(rerun with DEEPROOT_DEBUG=1 for a traceback)",
             err=True,
         )
         return 2

@@ -278,7 +278,7 @@ def _repair(pieces: list[str], d: Dictionary) -> list[str]:
     i = 0
     while i < len(pieces):
         p = pieces[i]
-        # a name wrapped across lines or cut at a comma: "페닐트라이메" + "티콘", "동백나" + "무잎추출물"
+        # a name wrapped across lines or cut at a comma: "페닐트라이메" + "티콘"
         if i + 1 < len(pieces) and not _known_name(p, d):
             joined = p + pieces[i + 1]
             joined_comma = p + "," + pieces[i + 1]
