@@ -131,6 +131,7 @@ class Dictionary:
         self.max_len = max(len(f) for f in folded) if folded else 0
         self._fold_keys = frozenset(folded)
         self._by_length: dict[int, list[tuple[str, str]]] | None = None
+        self._known_cache: dict[str, bool] = {}
 
     def lookup(self, name: str) -> Lookup | None:
         """The standard name for a written name by exact, synonym or variant spelling."""
@@ -148,8 +149,14 @@ class Dictionary:
 
     def known(self, name: str) -> bool:
         """Whether a written name reaches a standard name without fuzzy matching."""
-        k = key(name)
-        return k in self.exact or k in self.synonym or fold(k) in self.variant
+        hit = self._known_cache.get(name)
+        if hit is None:
+            k = key(name)
+            hit = k in self.exact or k in self.synonym or fold(k) in self.variant
+            if len(self._known_cache) > 1_000_000:
+                self._known_cache.clear()
+            self._known_cache[name] = hit
+        return hit
 
     def known_folded(self, folded_key: str) -> bool:
         """Whether an already folded key is a (possibly ambiguous) dictionary entry."""
