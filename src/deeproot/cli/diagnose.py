@@ -216,6 +216,10 @@ def demo_cmd(
         typer.Option("--data-dir", help="Keep the demo crawl and catalog here (default: temp)."),
     ] = None,
     lang: Annotated[str, typer.Option("--lang", help="ko or en.")] = "ko",
+    models: Annotated[
+        Path | None,
+        typer.Option("--models", help="Model bundle (default: the shipped demo bundle)."),
+    ] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the deeproot.diagnose/1 JSON report.")
     ] = False,
@@ -226,7 +230,7 @@ def demo_cmd(
     def progress(msg: str) -> None:
         typer.echo(f"demo: {msg}", err=True)
 
-    rep = run_demo(data_dir, lang=lang, progress=progress)
+    rep = run_demo(data_dir, lang=lang, models=models, progress=progress)
     emit(rep, as_json)
 
 

@@ -1,0 +1,144 @@
+"""`run_demo`: the whole flow offline on a fresh install (issue 6, point 4).
+
+Serves the fictional sample catalog (`data/demo_catalog.json`) as an imitation Olive Young site on
+127.0.0.1 (the crawler's offline site generator, real markup), crawls it with the real crawler
+into a data folder, builds the DuckDB catalog, then diagnoses the bundled synthetic photo
+(`data/demo_photo.jpg`) with the demo bundle and a sample survey.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from deeproot.errors import DataError
+
+log = logging.getLogger(__name__)
+
+# The sample survey: dry scalp, worried about hair loss, wants shampoo and a scalp tonic.
+SURVEY_TYPE = "건성"
+CONCERNS = ("hair_loss",)
+CATEGORIES = ("shampoo", "scalp_tonic")
+PHOTO_VALUES = (0, 3, 1, 0, 0, 1)  # value_1..value_6 the demo photo was drawn with
+PHOTO_SEED = 2026
+
+
+def _data_file(name: str) -> Path:
+    return Path(str(resources.files("deeproot.data").joinpath(name)))
+
+
+def demo_products() -> list[Any]:
+    """The fictional sample catalog as the site generator's SiteProduct values."""
+    from deeproot.crawler.testsite import SiteProduct
+
+    try:
+        data = json.loads(_data_file("demo_catalog.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise DataError(f"the shipped demo catalog cannot be read ({exc}); reinstall") from exc
+    fields = set(SiteProduct.__dataclass_fields__)
+    return [SiteProduct(**{k: v for k, v in p.items() if k in fields}) for p in data["products"]]
+
+
+def make_demo_photo(path: str | os.PathLike[str]) -> Path:
+    """Draw the demo photo with the synthetic generator (how `data/demo_photo.jpg` was made)."""
+    import numpy as np
+
+    from deeproot.diagnose.synthetic import render
+
+    out = Path(path)
+    render(PHOTO_VALUES, np.random.default_rng(PHOTO_SEED)).save(out, format="JPEG", quality=85)
+    return out
+
+
+def run_demo(
+    data_dir: str | os.PathLike[str] | None = None,
+    *,
+    lang: str = "ko",
+    models: str | os.PathLike[str] | None = None,
+    device: str = "cpu",
+    progress: Callable[[str], None] | None = None,
+) -> Any:
+    """Serve, crawl, build, diagnose; returns the DiagnoseReport.
+
+    Args:
+        data_dir: where the crawl and catalog go (kept); None: a temporary folder, removed after.
+        lang: `ko` or `en`.
+        models: model bundle (default: the shipped demo bundle).
+        device: onnxruntime device.
+        progress: called with one line per step.
+    """
+    from deeproot.catalog.build import build
+    from deeproot.catalog.recommend import close_connections
+    from deeproot.crawler import make_settings, run_crawl
+    from deeproot.crawler.testsite import build_site, serve
+    from deeproot.diagnose.bundle import DEMO_BUNDLE
+    from deeproot.diagnose.guide import check_lang
+    from deeproot.diagnose.service import diagnose
+
+    say = progress or (lambda msg: None)
+    check_lang(lang)
+    bundle = Path(models) if models is not None else DEMO_BUNDLE
+    if not (bundle / "bundle.json").is_file():
+        raise DataError(
+            f"the demo model bundle is missing at {bundle}; reinstall deeproot or pass a bundle"
+        )
+    tmp = None
+    if data_dir is None:
+        tmp = tempfile.TemporaryDirectory(prefix="deeproot-demo-")
+        root = Path(tmp.name)
+    else:
+        root = Path(data_dir)
+        root.mkdir(parents=True, exist_ok=True)
+    try:
+        t0 = time.perf_counter()
+        products = demo_products()
+        with tempfile.TemporaryDirectory(prefix="deeproot-demo-site-") as site_dir:
+            build_site(products, site_dir)
+            say(f"serving {len(products)} fictional sample products on 127.0.0.1")
+            with serve(site_dir) as site:
+                settings = make_settings(
+                    out=root,
+                    base_url=site.base_url,
+                    delay=0.0,
+                    timeout=10.0,
+                    retries=1,
+                    backoff=0.0,
+                )
+                say(f"crawling {site.base_url} into {root}")
+                report = run_crawl(settings)
+        problem = report.problem()
+        if problem:
+            raise DataError(f"demo crawl failed: {problem}")
+        say(f"crawled {report.records} products in {report.duration_s:.1f} s")
+        db = root / "catalog.duckdb"
+        rep = build(root, db)
+        say(f"catalog {db}: {rep.n_products} products")
+        photo = _data_file("demo_photo.jpg")
+        say(
+            f"diagnosing {photo.name} with survey: {SURVEY_TYPE}, concern "
+            f"{', '.join(CONCERNS)}, categories {', '.join(CATEGORIES)}"
+        )
+        result = diagnose(
+            [photo],
+            models=bundle,
+            survey_type=SURVEY_TYPE,
+            concerns=CONCERNS,
+            categories=CATEGORIES,
+            device=device,
+            db=db,
+            lang=lang,
+        )
+        close_connections()  # let the temporary folder go
+        say(f"done in {time.perf_counter() - t0:.1f} s")
+        return result
+    finally:
+        if tmp is not None:
+            close_connections()
+            tmp.cleanup()

@@ -1,0 +1,88 @@
+"""`deeproot demo` end to end in a subprocess, and the shipped demo data it relies on."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from deeproot.diagnose.bundle import DEMO_BUNDLE
+from deeproot.diagnose.demo import CATEGORIES, demo_products
+from deeproot.taxonomy import CATEGORY_KEYS
+
+REPO = Path(__file__).resolve().parents[2]
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+def _tiny_bundle(tmp: Path) -> Path:
+    pytest.importorskip("onnx")
+    spec = importlib.util.spec_from_file_location(
+        "_deeproot_demo_infer", Path(__file__).with_name("test_infer.py")
+    )
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod.build_bundle(tmp / "bundle")
+
+
+def test_demo_catalog_is_fictional_with_real_ingredient_names() -> None:
+    products = demo_products()
+    assert 40 <= len(products) <= 60
+    assert {p.category for p in products} == set(CATEGORY_KEYS)
+    assert all(p.name.startswith("[데모] ") for p in products)
+    assert len({p.goods_no for p in products}) == len(products)
+    with (SHARED_DATA / "mfds_cosmetic_ingredients.csv").open(encoding="utf-8") as fh:
+        mfds = {row["name_ko"] for row in csv.DictReader(fh)}
+    for p in products:
+        for name in p.ingredients_text.split(", "):
+            assert name in mfds, (p.goods_no, name)
+
+
+def test_demo_catalog_serves_every_diagnosed_type() -> None:
+    from deeproot.ingredients import Tagger
+
+    tagger = Tagger()
+    found: dict[str, set[str]] = {}
+    for p in demo_products():
+        for t in tagger.tag(p.ingredients_text).types:
+            found.setdefault(t, set()).add(p.category)
+    # every ingredient-table type, in every category
+    assert set(found) == {"지성", "건성", "민감성", "비듬", "탈모", "지루성"}
+    assert all(cats == set(CATEGORY_KEYS) for cats in found.values()), found
+
+
+def test_demo_end_to_end_subprocess(tmp_path: Path) -> None:
+    args = [sys.executable, "-m", "deeproot.cli.main", "demo", "--json", "--lang", "en"]
+    if not (DEMO_BUNDLE / "bundle.json").is_file():
+        args += ["--models", str(_tiny_bundle(tmp_path))]
+    env = dict(os.environ, COLUMNS="200", DEEPROOT_DATA_DIR=str(tmp_path / "unused"))
+    proc = subprocess.run(args, capture_output=True, text=True, env=env, timeout=120, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    err = proc.stderr.splitlines()
+    assert "!! DEMO MODEL: these results come from a model trained on SYNTHETIC images." in err
+    assert err[0] == "demo: serving 49 fictional sample products on 127.0.0.1"
+    assert any(line.startswith("demo: crawled 49 products in ") for line in err)
+    assert any(line.endswith("catalog.duckdb: 49 products") for line in err)
+    rep = json.loads(proc.stdout)
+    assert rep["schema"] == "deeproot.diagnose/1"
+    assert rep["survey"] == {
+        "scalp_type": "dry",
+        "concerns": ["hair_loss"],
+        "categories": list(CATEGORIES),
+        "echo": "you chose a dry scalp with hair loss; the photo analysis will check this.",
+    }
+    (photo,) = rep["photos"]
+    assert photo["photo"].endswith("demo_photo.jpg") and photo["status"] == "diagnosed"
+    dx = photo["diagnosis"]
+    assert dx["care_guide"] and dx["care_guide"][0]["lang"] == "en"
+    cats = dx["products"]["categories"]
+    assert [c["category"] for c in cats] == list(CATEGORIES)
+    for c in cats:
+        assert c["n_total"] == 7 and 1 <= len(c["picks"]) <= 3
+        assert all(p["name"].startswith("[데모] ") for p in c["picks"])
+    assert not (tmp_path / "unused").exists()  # the demo never writes to the data dir
