@@ -184,3 +184,17 @@ def test_seller_notes_are_not_ingredients(crawl_text):
     got = names(crawl_text("hairoil", 71))
     assert got[-1] == "포타슘소르베이트"
     assert not any("제공된" in n or "ILN" in n for n in got)
+
+
+def test_colons_inside_parentheses_and_list_announcements():
+    p = parse("정제수, 메칠클로로이소치아졸리논/메칠이소치아졸리논(3:1), 유칼립투스잎추출물")
+    assert p.groups == ()
+    assert [t.name for t in p.tokens][-1] == "유칼립투스잎추출물"
+    p = parse("성분 : 정제수, 글리세린, 카페인")
+    assert (p.groups, [t.name for t in p.tokens]) == ((), ["정제수", "글리세린", "카페인"])
+
+
+def test_footnote_with_amount_is_not_a_group(crawl_text):
+    p = parse(crawl_text("rinse", 9))  # "…, 리날룰* 단백질성분(밀, 콩, 쌀) : 50 ppm"
+    assert p.groups == ()
+    assert p.tokens[-1].name == "리날룰"

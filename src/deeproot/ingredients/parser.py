@@ -158,11 +158,13 @@ def _colon_parts(line: str, d: Dictionary) -> list[tuple[str | None, str]]:
     label: str | None = None
     rest = line
     while True:
-        m = _COLON_HEAD.match(rest)
-        colon = rest.find(":")
+        colon = _top_level(rest, ":")
         if colon < 0:
             parts.append((label, rest))
             return parts
+        m = _COLON_HEAD.match(rest)
+        if m and m.end() <= colon:
+            m = None  # the match crossed a parenthesis: "…(3:1)"
         if m and not _looks_like_list(m.group(1)):
             if label is not None or parts:
                 parts.append((label, ""))
@@ -170,7 +172,8 @@ def _colon_parts(line: str, d: Dictionary) -> list[tuple[str | None, str]]:
             rest = rest[m.end() :]
             continue
         # a header glued to the end of the previous list: "…, 리날룰S20 : 라우릭애씨드, …"
-        head_start = max(rest.rfind(",", 0, colon), rest.rfind("@", 0, colon)) + 1
+        head_start = max(_top_level(rest[:colon], ",", last=True),
+                         _top_level(rest[:colon], "@", last=True)) + 1
         chunk = rest[head_start:colon].strip()
         value_after = rest[colon + 1 :].strip()
         if not chunk or _is_amount(value_after.split(",")[0]):
@@ -184,7 +187,23 @@ def _colon_parts(line: str, d: Dictionary) -> list[tuple[str | None, str]]:
 
 
 def _is_amount(s: str) -> bool:
-    return bool(re.fullmatch(r"\s*\d+(?:\.\d+)?\s*%?\s*", s))
+    return bool(re.fullmatch(r"\s*\d+(?:\.\d+)?\s*(?:%|ppm|ppb|mg|g)?\s*", s, re.I))
+
+
+def _top_level(s: str, ch: str, *, last: bool = False) -> int:
+    """Index of the first (or last) `ch` outside parentheses, -1 when none."""
+    depth = 0
+    found = -1
+    for i, c in enumerate(s):
+        if c in "([{":
+            depth += 1
+        elif c in ")]}":
+            depth = max(0, depth - 1)
+        elif c == ch and depth == 0:
+            if not last:
+                return i
+            found = i
+    return found
 
 
 def _looks_like_list(s: str) -> bool:
@@ -220,8 +239,10 @@ def _is_bare_header(line: str, next_line: str, d: Dictionary) -> bool:
     return " " in line.strip() or bool(re.search(r"\d+\s*(?:ml|g|X|x|매|개)\b", line))
 
 
-def _clean_label(label: str) -> str:
-    return re.sub(r"\s+", " ", label).strip(" :'\"*")
+def _clean_label(label: str) -> str | None:
+    label = re.sub(r"\s+", " ", label).strip(" :'\"*■□◆●")
+    # "성분 : 정제수, …" announces the list; it names no option
+    return None if re.fullmatch(r"(?:전\s*)?성분(?:\s*(?:표|명|표시|정보))?", label) else label
 
 
 # --- tokens ----------------------------------------------------------------------------------
