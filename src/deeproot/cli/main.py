@@ -54,6 +54,9 @@ def _register() -> None:
 _register()
 
 
+_CLI_LIBS = ("click", "typer")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI, mapping DeeprootError to a one-line message and exit code 1."""
     try:
@@ -68,13 +71,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         return 130
-    except Exception as exc:  # click usage errors and the unexpected
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            return exc.exit_code
-        if isinstance(exc, click.exceptions.Abort):
+    except Exception as exc:  # usage errors (click, or typer's vendored click) and the unexpected
+        show = getattr(exc, "show", None)
+        code = getattr(exc, "exit_code", None)
+        if callable(show) and isinstance(code, int) and type(exc).__module__.startswith(_CLI_LIBS):
+            show()
+            return code
+        if type(exc).__name__ == "Abort" and type(exc).__module__.startswith(_CLI_LIBS):
             typer.echo("aborted", err=True)
             return 1
         if os.environ.get("DEEPROOT_DEBUG") == "1":
