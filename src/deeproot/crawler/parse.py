@@ -15,7 +15,7 @@ from urllib.parse import parse_qs, urlencode, urljoin, urlparse, urlunparse
 from parsel import Selector
 
 INGREDIENT_LABEL = "화장품법에 따라 기재해야 하는 모든 성분"
-_GOODS_RE = re.compile(r"A\d{12}")
+_GOODS_RE = re.compile(r"[A-Z]\d{12}")
 _NUM_RE = re.compile(r"\d[\d,]*")
 _CHALLENGE_MARKERS = (
     "잠시만 기다려 주세요",

@@ -136,6 +136,9 @@ def _run_worker(job: dict[str, Any], progress: Progress | None) -> dict[str, Any
 
 
 def _prepare(s: CrawlSettings) -> tuple[str, dict[str, Any] | None]:
+    old = storage.latest_unfinished(s.out) if s.resume else None
+    if s.resume and old is None:
+        raise InputError(f"nothing to resume in {s.out}: no unfinished crawl; run without --resume")
     try:
         storage.crawls_dir(s.out).mkdir(parents=True, exist_ok=True)
         storage.products_dir(s.out).mkdir(parents=True, exist_ok=True)

@@ -209,7 +209,7 @@ class _Handler(BaseHTTPRequestHandler):
             if not f.exists():
                 f = st.root / "listing" / code / str(rows) / "empty.html"
             return 200, f.read_text(encoding="utf-8")
-        if kind in ("detail", "notice") and goods and re.fullmatch(r"A\d{12}", goods):
+        if kind in ("detail", "notice") and goods and re.fullmatch(r"[A-Z]\d{12}", goods):
             f = st.root / kind / f"{goods}.html"
             if f.exists():
                 return 200, f.read_text(encoding="utf-8")

@@ -1,0 +1,175 @@
+"""`deeproot crawl` end to end on the imitation site: exact Parquet content, storage, summary."""
+
+from __future__ import annotations
+
+import json
+
+import pyarrow.parquet as pq
+from crawler_helpers import (
+    SMALL_CATS,
+    comparable,
+    crawl,
+    expected_records,
+    partitions,
+    read_records,
+)
+
+from deeproot.crawler import PRODUCT_SCHEMA
+from deeproot.crawler.storage import is_complete
+from deeproot.crawler.testsite import serve
+
+CATS = ",".join(SMALL_CATS)
+
+
+def test_small_crawl_exact_records(small_site, small_products, tmp_path, capsys):
+    out = tmp_path / "data"
+    with serve(small_site) as site:
+        rc, stdout, err = crawl(
+            capsys, "--categories", CATS, "--base-url", site.base_url, "--out", str(out)
+        )
+    assert rc == 0, err
+    expected = expected_records(small_products)
+    [part] = partitions(out)
+    got = comparable(read_records(part))
+    assert got == expected
+    assert len(got) == 112
+    # one detail and one notice request per goodsNo (8 goods are listed in both categories)
+    goods = {k[0] for k in expected}
+    assert site.count("detail") == site.count("notice") == len(goods) == 104
+    assert site.count("listing") == 3  # 64 rows = 2 pages of 48, 48 rows = 1 page
+    table = pq.read_table(part)
+    assert table.schema.equals(PRODUCT_SCHEMA, check_metadata=False)
+    crawl_id = part.parent.name.removeprefix("crawl_id=")
+    assert set(table.column("crawl_id").to_pylist()) == {crawl_id}
+    assert is_complete(out, crawl_id)
+    assert (part.parent / "_SUCCESS").read_text().strip() == crawl_id
+    manifest = json.loads((out / "crawls" / f"{crawl_id}.json").read_text())
+    assert manifest["status"] == "complete"
+    assert manifest["records"] == 112 and manifest["errors"] == []
+    assert manifest["settings"]["base_url"] == site.base_url
+    assert not (out / "crawls" / f"{crawl_id}.records.jsonl").exists()
+    lines = stdout.splitlines()
+    assert lines[0].startswith(f"crawl {crawl_id}: complete (112 products, 212 requests, 0 retries")
+    assert lines[2].split() == ["scalp_tonic", "64", "64", "64", "0", "0", "0", "0"]
+    assert lines[3].split() == ["scalp_pack_scaler", "48", "48", "48", "0", "0", "0", "0"]
+    assert lines[4].split() == ["total", "112", "112", "0", "0", "0", "0"]
+    assert "quality gates: passed" in lines
+    assert f"partition: {part}" in lines
+
+
+def test_second_full_crawl_compares_and_keeps_first(small_site, small_products, tmp_path, capsys):
+    out = tmp_path / "data"
+    with serve(small_site) as site:
+        assert crawl(capsys, "-c", CATS, "--base-url", site.base_url, "--out", str(out))[0] == 0
+        first = partitions(out)[0]
+        before = first.read_bytes()
+        rc, stdout, _ = crawl(
+            capsys,
+            "-c",
+            CATS,
+            "--base-url",
+            site.base_url,
+            "--out",
+            str(out),
+            "--rows-per-page",
+            "24",
+        )
+    assert rc == 0
+    assert len(partitions(out)) == 2
+    assert first.read_bytes() == before  # earlier crawls are never touched
+    assert comparable(read_records(partitions(out)[1])) == expected_records(small_products)
+    assert "compared with crawl" in stdout and "(112 refetched unchanged)" in stdout
+    assert site.count("listing") == 3 + 5  # 24 per page: 3 + 2 pages
+
+
+def test_full_size_crawl_every_real_row(all_products, tmp_path_factory, tmp_path, capsys):
+    site_dir = tmp_path_factory.mktemp("site-full")
+    from deeproot.crawler.testsite import build_site
+
+    build_site(all_products, site_dir)
+    out = tmp_path / "data"
+    with serve(site_dir) as site:
+        rc, stdout, err = crawl(capsys, "--base-url", site.base_url, "--out", str(out))
+    assert rc == 0, err
+    got = comparable(read_records(partitions(out)[0]))
+    expected = expected_records(all_products)
+    assert len(expected) == 1051
+    assert got == expected
+    assert site.count("detail") == 894
+    # 26 rows have no ingredient row; 4 of those goods are listed in two categories
+    missing = sum(1 for r in got.values() if not r["has_ingredients"])
+    assert missing == 30
+    assert "total" in stdout and "quality gates: passed" in stdout
+
+
+def test_output_is_not_a_folder_or_bad_input(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    rc, out, err = crawl(capsys, "--out", str(blocker / "data"), "--base-url", "http://127.0.0.1:9")
+    assert rc == 1 and out == ""
+    assert (
+        err == f"error: output folder {blocker / 'data'} is not writable: {blocker} is a file; "
+        "choose --out\n"
+    )
+    rc, out, err = crawl(capsys, "--out", str(tmp_path / "d"), "--base-url", "htp:/x")
+    assert (rc, out) == (1, "")
+    assert err == (
+        "error: malformed --base-url 'htp:/x'; give scheme and host, e.g. http://127.0.0.1:8000\n"
+    )
+    rc, out, err = crawl(capsys, "--out", str(tmp_path / "d"), "-c", "shampoo,lotion")
+    assert (rc, out) == (1, "")
+    assert err.startswith("error: unknown category 'lotion'; valid: shampoo (샴푸), ")
+    assert err.count("\n") == 1
+    rc, out, err = crawl(capsys, "--out", str(tmp_path / "d"), "--rows-per-page", "50")
+    assert err == "error: --rows-per-page 50 is not offered by the site; use 24, 36 or 48\n"
+    rc, out, err = crawl(capsys, "--out", str(tmp_path / "d"), "--resume")
+    assert rc == 1
+    assert (
+        err == f"error: nothing to resume in {tmp_path / 'd'}: no unfinished crawl; "
+        "run without --resume\n"
+    )
+    assert not (tmp_path / "d").exists()  # bad input writes nothing
+
+
+def test_help_lists_every_option(capsys):
+    from deeproot.cli.main import main
+
+    rc = main(["crawl", "--help"])
+    text = capsys.readouterr().out
+    assert rc == 0
+    for opt in (
+        "--categories",
+        "--base-url",
+        "--out",
+        "--max-pages",
+        "--rows-per-page",
+        "--delay",
+        "--browser",
+        "--resume",
+        "--incremental",
+        "--ignore-robots",
+        "--config",
+    ):
+        assert opt in text
+
+
+def test_max_pages_limits_listing(small_site, tmp_path, capsys):
+    out = tmp_path / "data"
+    with serve(small_site) as site:
+        rc, stdout, _ = crawl(
+            capsys,
+            "-c",
+            "rinse_conditioner",
+            "--base-url",
+            site.base_url,
+            "--out",
+            str(out),
+            "--max-pages",
+            "1",
+            "--rows-per-page",
+            "24",
+        )
+    assert rc == 0
+    rows = read_records(partitions(out)[0])
+    assert sorted(r["listing_rank"] for r in rows) == list(range(1, 25))
+    assert site.count("listing") == 1
