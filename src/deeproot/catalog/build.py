@@ -117,8 +117,10 @@ def _ingest(con: Any, crawl_id: str, select_sql: str, meta: dict[str, Any]) -> i
         raise
 
 
-def _finish(con: Any, progress: tagging.Progress | None) -> dict[str, int]:
-    tagged = tagging.tag_new_texts(con, progress)
+def _finish(
+    con: Any, progress: tagging.Progress | None, workers: int | None, db_path: Path
+) -> dict[str, int]:
+    tagged = tagging.tag_new_texts(con, progress, workers=workers, scratch_dir=db_path.parent)
     if progress:
         progress("derive", 0, 1)
     con.execute("BEGIN TRANSACTION")
@@ -158,9 +160,19 @@ def build(
     *,
     retag: bool = False,
     memory_limit: str = "2GB",
+    workers: int | None = None,
     progress: tagging.Progress | None = None,
 ) -> BuildReport:
-    """Build or refresh the catalog from every complete crawl in the Parquet store."""
+    """Build or refresh the catalog from every complete crawl in the Parquet store.
+
+    Args:
+        store_dir: the crawler's output folder (None: the data dir).
+        db_path: the database (None: `$DEEPROOT_DATA_DIR/catalog.duckdb`).
+        retag: tag every ingredient text again (after the ingredient engine changed).
+        memory_limit: DuckDB's memory limit; beyond it DuckDB spills to `<db>.tmp/`.
+        workers: tagging processes (None: one per CPU for big jobs).
+        progress: called with (stage, done, total) for stages ingest, tag, derive.
+    """
     t0 = time.perf_counter()
     store_path = Path(store_dir) if store_dir is not None else db.default_store_dir()
     path = Path(db_path) if db_path is not None else db.default_db_path()
@@ -205,7 +217,7 @@ def build(
             (replaced if c.crawl_id in known else added).append(c.crawl_id)
         if progress:
             progress("ingest", len(crawls), len(crawls))
-        stats = _finish(con, progress)
+        stats = _finish(con, progress, workers, path)
     finally:
         con.close()
     return BuildReport(
@@ -224,6 +236,7 @@ def import_csv(
     db_path: str | os.PathLike[str] | None = None,
     *,
     crawled_at: datetime | None = None,
+    workers: int | None = None,
     progress: tagging.Progress | None = None,
 ) -> BuildReport:
     """Import original DeepRoot crawl CSVs as one pseudo-crawl, then refresh derived tables."""
@@ -255,7 +268,7 @@ def import_csv(
             )
             con.unregister("csv_batch")
             added.append(batch.crawl_id)
-        stats = _finish(con, progress)
+        stats = _finish(con, progress, workers, path)
     finally:
         con.close()
     return BuildReport(

@@ -2,24 +2,28 @@
 
 Texts are keyed by md5. New texts stream out of DuckDB in record batches; each is tagged with
 `deeproot.ingredients.Tagger` for both ingredient tables and the results are written to Parquet
-files in a scratch folder, then loaded with one INSERT per table. Memory holds one batch.
+files in a scratch folder beside the database, then loaded with one INSERT per table. Big jobs
+are spread over worker processes; memory holds at most two batches per worker.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from deeproot.catalog.schema import TAG_TABLES
+from deeproot.errors import InputError
 
 log = logging.getLogger(__name__)
 
 Progress = Callable[[str, int, int], None]
-BATCH = 2000
+BATCH = 500
+PARALLEL_MIN = 4000  # below this, starting worker processes costs more than it saves
 
 
 def _schemas() -> dict[str, Any]:
@@ -63,8 +67,6 @@ def _schemas() -> dict[str, Any]:
 
 
 def _rows(text_hash: str, text: str, taggers: dict[str, Any]) -> dict[str, list[tuple]]:
-    from deeproot.errors import InputError
-
     out: dict[str, list[tuple]] = {"texts": [], "text_ingredients": [], "text_matches": []}
     first = None
     for table, tagger in taggers.items():
@@ -95,12 +97,65 @@ def _rows(text_hash: str, text: str, taggers: dict[str, Any]) -> dict[str, list[
     return out
 
 
-def tag_new_texts(con: Any, progress: Progress | None = None, batch: int = BATCH) -> int:
-    """Tag the ingredient texts of `crawl_records` that `texts` lacks; returns how many."""
+_TAGGERS: dict[str, Any] = {}
+
+
+def _tag_batch(pairs: list[tuple[str, str]]) -> dict[str, list[tuple]]:
+    """Tag (text_hash, text) pairs; runs in the build process or in a worker process."""
+    from deeproot.ingredients import Tagger
+
+    if not _TAGGERS:
+        _TAGGERS.update({t: Tagger(t) for t in TAG_TABLES})
+    acc: dict[str, list[tuple]] = {"texts": [], "text_ingredients": [], "text_matches": []}
+    for h, text in pairs:
+        for name, rows in _rows(h, text, _TAGGERS).items():
+            acc[name].extend(rows)
+    return acc
+
+
+def _results(pairs_iter: Iterator[list[tuple[str, str]]], workers: int) -> Iterator[dict]:
+    """Tag batches in order, in `workers` processes with at most 2 batches each in flight."""
+    if workers <= 1:
+        yield from map(_tag_batch, pairs_iter)
+        return
+    import multiprocessing as mp
+    from collections import deque
+    from concurrent.futures import ProcessPoolExecutor
+
+    # spawn, not fork: the parent holds DuckDB threads and an open result stream
+    with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
+        pending: deque = deque()
+        for pairs in pairs_iter:
+            pending.append(pool.submit(_tag_batch, pairs))
+            if len(pending) >= 2 * workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+
+def default_workers(total: int) -> int:
+    """Worker processes for `total` texts: one per CPU for big jobs, none for small ones."""
+    return 1 if total < PARALLEL_MIN else max(1, min(os.cpu_count() or 1, 8))
+
+
+def tag_new_texts(
+    con: Any,
+    progress: Progress | None = None,
+    batch: int = BATCH,
+    workers: int | None = None,
+    scratch_dir: Path | None = None,
+) -> int:
+    """Tag the ingredient texts of `crawl_records` that `texts` lacks; returns how many.
+
+    Args:
+        con: a writable DuckDB connection to the catalog.
+        progress: called with ("tag", done, total).
+        batch: texts per batch (one batch per worker task).
+        workers: processes for tagging; None picks by the amount of work.
+        scratch_dir: where the temporary Parquet files go (default: the system temp folder).
+    """
     import pyarrow as pa
     import pyarrow.parquet as pq
-
-    from deeproot.ingredients import Tagger
 
     total = con.execute(
         "SELECT count(DISTINCT text_hash) FROM crawl_records r "
@@ -108,9 +163,9 @@ def tag_new_texts(con: Any, progress: Progress | None = None, batch: int = BATCH
     ).fetchall()[0][0]
     if not total:
         return 0
-    taggers = {t: Tagger(t) for t in TAG_TABLES}
+    workers = default_workers(total) if workers is None else workers
     schemas = _schemas()
-    scratch = Path(tempfile.mkdtemp(prefix="deeproot-tags-"))
+    scratch = Path(tempfile.mkdtemp(prefix="deeproot-tags-", dir=scratch_dir))
     try:
         writers = {n: pq.ParquetWriter(scratch / f"{n}.parquet", s) for n, s in schemas.items()}
         reader = con.sql(
@@ -118,12 +173,14 @@ def tag_new_texts(con: Any, progress: Progress | None = None, batch: int = BATCH
             "WHERE text_hash IS NOT NULL AND text_hash NOT IN (SELECT text_hash FROM texts) "
             "GROUP BY text_hash"
         ).to_arrow_reader(batch)  # one batch in memory at a time
+
+        def batches() -> Iterator[list[tuple[str, str]]]:
+            for rb in reader:
+                hs, ts = rb.column(0).to_pylist(), rb.column(1).to_pylist()
+                yield list(zip(hs, ts, strict=True))
+
         done = 0
-        for rb in reader:
-            acc: dict[str, list[tuple]] = {n: [] for n in schemas}
-            for h, text in zip(rb.column(0).to_pylist(), rb.column(1).to_pylist(), strict=True):
-                for name, rows in _rows(h, text, taggers).items():
-                    acc[name].extend(rows)
+        for acc in _results(batches(), workers):
             for name, rows in acc.items():
                 cols = list(zip(*rows, strict=True)) if rows else [[] for _ in schemas[name]]
                 writers[name].write_table(
@@ -132,7 +189,7 @@ def tag_new_texts(con: Any, progress: Progress | None = None, batch: int = BATCH
                         schema=schemas[name],
                     )
                 )
-            done += rb.num_rows
+            done += len(acc["texts"])
             if progress:
                 progress("tag", done, total)
         for w in writers.values():

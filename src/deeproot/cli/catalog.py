@@ -58,6 +58,9 @@ def build_cmd(
     memory_limit: Annotated[
         str, typer.Option("--memory-limit", help="DuckDB memory limit.")
     ] = "2GB",
+    workers: Annotated[
+        int | None, typer.Option("--workers", help="Tagging processes (default: one per CPU).")
+    ] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the build report as JSON.")
     ] = False,
@@ -65,7 +68,9 @@ def build_cmd(
     """Build or refresh the catalog from every complete crawl in the Parquet store."""
     from deeproot.catalog.build import build
 
-    rep = build(data, db, retag=retag, memory_limit=memory_limit, progress=_progress())
+    rep = build(
+        data, db, retag=retag, memory_limit=memory_limit, workers=workers, progress=_progress()
+    )
     _print_report(rep, as_json)
 
 

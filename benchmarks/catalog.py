@@ -1,0 +1,271 @@
+"""Catalog benchmark: a synthetic store built from the real crawl's token distributions.
+
+Builds a Parquet store like the crawler's (`products/crawl_id=…/part-0.parquet`, `_SUCCESS`,
+`crawls/<id>.json`) with N products whose ingredient lists are drawn from a pool of D distinct
+lists, themselves sampled from the token frequencies, list lengths and token positions of the real
+DeepRoot crawl (../shared/deeproot-scalp-data). Then measures, each build in a fresh process:
+the first build, an incremental build after a second crawl (5% of prices changed, 1% new
+formulas), peak memory, database size, and warm `recommend()` latency.
+
+    .venv/bin/python benchmarks/catalog.py [--products 1000000] [--texts 100000] [--workers 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+CRAWL = REPO.parent / "shared" / "deeproot-scalp-data"
+WEIGHTS = {  # SPEC §5 category sizes
+    "shampoo": 563,
+    "rinse_conditioner": 77,
+    "shampoo_bar_dry_shampoo": 44,
+    "hair_oil_serum": 182,
+    "hair_water": 261,
+    "scalp_tonic": 75,
+    "scalp_pack_scaler": 59,
+}
+
+
+def real_distributions():
+    """Token frequencies, mean relative positions, list lengths, (star, reviews) and brands."""
+    from deeproot.catalog.csv_import import read_csvs
+    from deeproot.ingredients import parse
+
+    batch = read_csvs([CRAWL])
+    freq: dict[str, int] = {}
+    pos: dict[str, float] = {}
+    lengths, stars, brands = [], [], []
+    for r in batch.records:
+        stars.append((r["rating"] or 0.0, r["review_count"] or 0))
+        brands.append(r["brand"] or "?")
+        toks = [t.name for t in parse(r["ingredients_text"]).tokens]
+        if not toks:
+            continue
+        lengths.append(len(toks))
+        for i, t in enumerate(toks):
+            freq[t] = freq.get(t, 0) + 1
+            pos[t] = pos.get(t, 0.0) + i / len(toks)
+    names = sorted(freq)
+    return (
+        names,
+        [freq[n] for n in names],
+        {n: pos[n] / freq[n] for n in names},
+        lengths,
+        stars,
+        brands,
+    )
+
+
+def make_pool(rng, n_texts: int, dist) -> list[str]:
+    import numpy as np
+
+    names, counts, mean_pos, lengths, _, _ = dist
+    p = np.asarray(counts, float) / sum(counts)
+    lens = rng.choice(lengths, size=n_texts)
+    pool = []
+    for n in lens:
+        idx = rng.choice(len(names), size=min(int(n), len(names)), replace=False, p=p)
+        toks = sorted((names[i] for i in idx), key=lambda t: mean_pos[t])
+        pool.append(", ".join(toks))
+    return pool
+
+
+def write_crawl(out: Path, crawl_id: str, at: datetime, rows: dict) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from deeproot.crawler import storage
+
+    part = storage.partition_dir(out, crawl_id)
+    part.mkdir(parents=True)
+    table = pa.Table.from_pydict(
+        rows
+        | {
+            "crawl_id": [crawl_id] * len(rows["goods_no"]),
+            "crawled_at": [at] * len(rows["goods_no"]),
+        }
+    )
+    table = table.select(storage.PRODUCT_SCHEMA.names).cast(storage.PRODUCT_SCHEMA)
+    pq.write_table(table, part / "part-0.parquet", row_group_size=100_000)
+    (part / storage.SUCCESS_MARKER).write_text("")
+    storage.crawls_dir(out).mkdir(exist_ok=True)
+    storage.manifest_path(out, crawl_id).write_text(
+        json.dumps({"crawl_id": crawl_id, "status": "complete"})
+    )
+
+
+def make_store(out: Path, n: int, n_texts: int, seed: int = 7) -> None:
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    dist = real_distributions()
+    t0 = time.perf_counter()
+    pool = make_pool(rng, n_texts, dist)
+    stars, brands = dist[4], dist[5]
+    cats = list(WEIGHTS)
+    w = np.asarray(list(WEIGHTS.values()), float)
+    cat = rng.choice(len(cats), size=n, p=w / w.sum())
+    text_ix = rng.integers(0, n_texts, size=n)
+    sr = rng.integers(0, len(stars), size=n)
+    brand_ix = rng.integers(0, len(brands), size=n)
+    brand_sfx = rng.integers(0, 25, size=n)  # ~25x the real brands: a 1M catalog has more
+    price = (rng.integers(30, 600, size=n) * 100).astype(int)
+    goods = [f"A{i:012d}" for i in range(n)]
+    rows = {
+        "goods_no": goods,
+        "category": [cats[c] for c in cat],
+        "disp_cat_no": ["1000001000400080001"] * n,
+        "brand": [f"{brands[b]}{'' if s == 0 else s}" for b, s in zip(brand_ix, brand_sfx)],
+        "name": [f"product {i}" for i in range(n)],
+        "price_sale": price.tolist(),
+        "price_list": (price + 1000).tolist(),
+        "currency": ["KRW"] * n,
+        "rating": [stars[i][0] for i in sr],
+        "review_count": [stars[i][1] for i in sr],
+        "image_url": [f"https://image.example/{g}.jpg" for g in goods],
+        "product_url": [
+            f"https://www.oliveyoung.co.kr/store/goods/getGoodsDetail.do?goodsNo={g}" for g in goods
+        ],
+        "ingredients_text": [pool[i] for i in text_ix],
+        "has_ingredients": [True] * n,
+        "listing_rank": list(range(1, n + 1)),
+        "carried": [False] * n,
+        "carried_from": [None] * n,
+        "source_layout": ["synthetic"] * n,
+        "listing_hash": ["x"] * n,
+    }
+    t1 = datetime(2026, 1, 1, tzinfo=UTC)
+    write_crawl(out, "bench-1", t1, rows)
+    # second crawl: 5% of prices change, 1% of products get a new formula
+    changed = rng.choice(n, size=n // 20, replace=False)
+    for i in changed:
+        rows["price_sale"][i] = int(rows["price_sale"][i] * 0.9)
+    new_pool = make_pool(rng, max(1, n // 100), dist)
+    for j, i in enumerate(rng.choice(n, size=len(new_pool), replace=False)):
+        rows["ingredients_text"][i] = new_pool[j] + ", 카페인"
+    write_crawl(out, "bench-2", t1 + timedelta(days=7), rows)
+    print(
+        f"store: {n:,} products x 2 crawls, {n_texts:,} + {len(new_pool):,} distinct lists, "
+        f"written in {time.perf_counter() - t0:.1f} s",
+        flush=True,
+    )
+
+
+def timed_build(store: Path, db: Path, workers: int, only: str | None = None) -> dict:
+    """Run one build in a fresh process; wall time and the peak RSS of it and its workers."""
+    code = (
+        "import json, resource, sys, time\n"
+        "from deeproot.catalog.build import build\n"
+        "t = time.perf_counter()\n"
+        f"r = build({str(store)!r}, {str(db)!r}, workers={workers})\n"
+        "me = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss\n"
+        "print(json.dumps({'s': time.perf_counter() - t, 'rss_mb': me / 1024,"
+        " 'worker_rss_mb': kids / 1024, 'tagged': r.texts_tagged, 'records': r.n_records,"
+        " 'products': r.n_products, 'added': list(r.added)}))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def latency(db: Path, n: int = 300, seed: int = 3) -> dict:
+    import random
+
+    from deeproot.catalog.recommend import recommend
+    from deeproot.taxonomy import CATEGORY_KEYS
+
+    rnd = random.Random(seed)
+    types = ["dry", "oily", "seborrheic", "dandruff", "hair_loss", "sensitive", "healthy"]
+    recommend(db, types=["oily"])  # warm: open, first scan
+    one, seven = [], []
+    for _ in range(n):
+        t = rnd.sample(types[:-1], rnd.choice([1, 1, 2])) if rnd.random() > 0.1 else ["healthy"]
+        c = rnd.choice(CATEGORY_KEYS)
+        ranking = rnd.choice(["seed", "bayes"])
+        s = time.perf_counter()
+        recommend(db, types=t, categories=[c], ranking=ranking)
+        one.append((time.perf_counter() - s) * 1000)
+    for _ in range(n // 3):
+        t = rnd.sample(types[:-1], rnd.choice([1, 2]))
+        s = time.perf_counter()
+        recommend(db, types=t)
+        seven.append((time.perf_counter() - s) * 1000)
+
+    def pct(xs, q):
+        return statistics.quantiles(xs, n=100)[q - 1]
+
+    return {
+        "one_p50": pct(one, 50),
+        "one_p95": pct(one, 95),
+        "seven_p50": pct(seven, 50),
+        "seven_p95": pct(seven, 95),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--products", type=int, default=1_000_000)
+    ap.add_argument("--texts", type=int, default=100_000, help="distinct ingredient lists")
+    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--dir", type=Path, default=None, help="work folder (default: a temp dir)")
+    args = ap.parse_args()
+    work = args.dir or Path(tempfile.mkdtemp(prefix="deeproot-bench-"))
+    store, db = work / "store", work / "catalog.duckdb"
+    try:
+        make_store(store, args.products, args.texts)
+        shutil.move(str(store / "products" / "crawl_id=bench-2"), work / "held")
+        first = timed_build(store, db, args.workers)
+        print(
+            f"build 1 ({first['records']:,} records, {first['tagged']:,} lists tagged): "
+            f"{first['s']:.1f} s, peak RSS {first['rss_mb']:.0f} MB "
+            f"(tagging workers {first['worker_rss_mb']:.0f} MB each at most)",
+            flush=True,
+        )
+        shutil.move(str(work / "held"), store / "products" / "crawl_id=bench-2")
+        second = timed_build(store, db, args.workers)
+        print(
+            f"build 2 (+1 crawl, {second['records']:,} records, {second['tagged']:,} new lists "
+            f"tagged): {second['s']:.1f} s, peak RSS {second['rss_mb']:.0f} MB",
+            flush=True,
+        )
+        same = timed_build(store, db, args.workers)
+        print(f"rebuild with nothing new: {same['s']:.1f} s", flush=True)
+        print(
+            f"database: {db.stat().st_size / 2**20:.0f} MiB; tagging rate "
+            f"{first['tagged'] / first['s']:.0f} lists/s over the whole first build",
+            flush=True,
+        )
+        lat = latency(db)
+        print(
+            f"recommend, warm, one category: p50 {lat['one_p50']:.1f} ms, "
+            f"p95 {lat['one_p95']:.1f} ms",
+            flush=True,
+        )
+        print(
+            f"recommend, warm, all 7 categories: p50 {lat['seven_p50']:.1f} ms, "
+            f"p95 {lat['seven_p95']:.1f} ms",
+            flush=True,
+        )
+        print(
+            f"max RSS of this benchmark process: "
+            f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB"
+        )
+    finally:
+        if args.dir is None:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
