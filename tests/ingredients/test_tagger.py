@@ -150,3 +150,8 @@ def test_fast_path_equals_full_parser_on_every_real_row(crawl_rows):
         used += fast._fast(r["ingredient"]) is not None if r["ingredient"] else 0
         assert fast.tag(r["ingredient"]) == full.tag(r["ingredient"]), r["ingredient"][:80]
     assert used > 600  # most real lists are plain comma lists
+
+
+def test_short_names_are_never_guessed():
+    # 진저추출물 (ginger) is one letter from 진주추출물 (pearl): short names are not fuzzy-matched
+    assert tag("진저추출물").ingredients[0].canonical is None
