@@ -86,3 +86,17 @@ def test_demo_end_to_end_subprocess(tmp_path: Path) -> None:
         assert c["n_total"] == 7 and 1 <= len(c["picks"]) <= 3
         assert all(p["name"].startswith("[데모] ") for p in c["picks"])
     assert not (tmp_path / "unused").exists()  # the demo never writes to the data dir
+
+
+def test_demo_photo_is_the_synthetic_render(tmp_path: Path) -> None:
+    import numpy as np
+    from PIL import Image
+
+    from deeproot.diagnose.demo import _data_file, make_demo_photo
+    from deeproot.diagnose.images import load_photo, quality
+
+    shipped = load_photo(_data_file("demo_photo.jpg"))
+    again = np.asarray(Image.open(make_demo_photo(tmp_path / "p.jpg")).convert("RGB"), float)
+    assert shipped.image.size == (640, 480)
+    assert np.abs(np.asarray(shipped.image, float) - again).mean() < 2.0
+    assert quality(shipped.image).ok
