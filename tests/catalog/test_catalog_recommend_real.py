@@ -202,3 +202,23 @@ def test_bad_input(real_db, tmp_path):
         recommend(real_db, types=["oily"], table="big")
     with pytest.raises(DataError, match="deeproot catalog build.*deeproot catalog import-csv"):
         recommend(tmp_path / "none.duckdb", types=["oily"])
+
+
+def test_short_shortlists_fall_back_to_the_full_index(crawl_dir, real_db, tmp_path, monkeypatch):
+    """With shortlists of 2, every answer needs the exact-prefix rule or the slow path."""
+    from deeproot.catalog import recommend as rec_mod
+    from deeproot.catalog import schema
+    from deeproot.catalog.build import import_csv
+
+    monkeypatch.setattr(schema, "SHORTLIST_K", 2)
+    monkeypatch.setattr(rec_mod, "SHORTLIST_K", 2)
+    db = tmp_path / "short.duckdb"
+    import_csv([crawl_dir], db)
+    for kwargs in (
+        dict(types=["healthy"], top=5),
+        dict(types=["healthy"], top=4, all_brands=True, ranking="bayes"),
+        dict(types=["지루성", "비듬성"], top=3, table="seed"),
+        dict(types=["탈모성"], top=6, ranking="bayes"),
+        dict(types=["oily", "dry"], top=3, all_brands=True),
+    ):
+        assert recommend(db, **kwargs) == recommend(real_db, **kwargs), kwargs

@@ -18,15 +18,12 @@ from typing import Any
 
 from deeproot import taxonomy
 from deeproot.catalog import db
-from deeproot.catalog.schema import TAG_TABLES, type_mask
+from deeproot.catalog.schema import SHORTLIST_K, TAG_TABLES, type_mask
 from deeproot.errors import DataError, InputError
+from deeproot.taxonomy import TABLE_TYPES
 
 JSON_SCHEMA = "deeproot.recommend/1"
 RANKINGS = ("seed", "bayes")
-_ORDER = {
-    "seed": "rating DESC, review_count DESC, goods_no",
-    "bayes": "score_bayes DESC, review_count DESC, goods_no",
-}
 
 
 @dataclass(frozen=True)
@@ -171,6 +168,10 @@ def recommend(
         ranking: `seed` (rating, review count) or `bayes` (Bayesian average).
         all_brands: keep several products of one brand.
         table: ingredient table whose tags are used, `seed` or `extended`.
+
+    Raises:
+        InputError: an unknown type, category, ranking or table (listing the valid ones).
+        DataError: no catalog at `db_path` (saying how to build one).
     """
     if ranking not in RANKINGS:
         raise InputError(f"unknown ranking {ranking!r}; valid: {', '.join(RANKINGS)}")
@@ -183,82 +184,140 @@ def recommend(
     cats = list({c.key: c for c in cats}.values())
     path = Path(db_path) if db_path is not None else db.default_db_path()
     cur = _connection(path)
-    mask = type_mask(table_types)
-    fit = f"(mask_{table} & {mask}) <> 0" if table_types else "TRUE"
-    dedupe = (
-        ""
-        if all_brands
-        else (f"QUALIFY row_number() OVER (PARTITION BY brand_key ORDER BY {_ORDER[ranking]}) = 1")
-    )
-    shown: list[str] = []
-    out = []
     try:
-        for cat in cats:
-            n_total, n_fit = cur.execute(
-                f"SELECT count(*), count(*) FILTER (WHERE {fit}) FROM recommend_index "
-                "WHERE category = ?",
-                [cat.key],
-            ).fetchall()[0]
-            rows = cur.execute(
-                f"SELECT goods_no, rating, score_bayes FROM recommend_index "
-                f"WHERE category = ? AND {fit} AND NOT list_contains(?, goods_no) "
-                f"{dedupe} ORDER BY {_ORDER[ranking]} LIMIT ?",
-                [cat.key, shown, top],
-            ).fetchall()
-            picks = _details(cur, rows, table, table_types, ranking)
-            shown.extend(p.goods_no for p in picks)
-            out.append(CategoryPicks(cat.key, cat.ko, picks, n_fit, n_total))
+        chosen, counts = _choose(
+            cur, [c.key for c in cats], table, table_types, ranking, top, all_brands
+        )
     finally:
         cur.close()
+    order = {t: i for i, t in enumerate(table_types)}
+    out = []
+    for cat in cats:
+        picks = []
+        for rank, (score, d) in enumerate(chosen[cat.key], 1):
+            ev = [e for e in (d[10] or []) if e["type"] in order]
+            ev.sort(key=lambda e: order[e["type"]])  # stable: label order within a type
+            matched = tuple(MatchedIngredient(e["type"], e["token"], e["canonical"]) for e in ev)
+            picks.append(Pick(rank, *d[:10], round(float(score), 4), matched))
+        n_total, n_fit = counts.get(cat.key, (0, 0))
+        out.append(CategoryPicks(cat.key, cat.ko, tuple(picks), n_fit, n_total))
     return RecommendationSet(keys, table_types, table, ranking, top, all_brands, tuple(out))
 
 
-def _details(
-    cur: Any, rows: list[tuple], table: str, table_types: tuple[str, ...], ranking: str
-) -> tuple[Pick, ...]:
-    if not rows:
-        return ()
-    ids = [r[0] for r in rows]
-    info = {
-        r[0]: r
-        for r in cur.execute(
-            "SELECT goods_no, name, brand, rating, review_count, price_sale, price_list, currency, "
-            "image_url, product_url, text_hash FROM products WHERE list_contains(?, goods_no)",
-            [ids],
+# goods_no, name, brand, rating, review_count, price_sale, price_list, currency, image_url,
+# product_url, then the evidence list of the table in use.
+_DETAIL = (
+    "goods_no, name, brand, rating, review_count, price_sale, price_list, currency, image_url, "
+    "product_url"
+)
+
+
+def _choose(
+    cur: Any,
+    cats: list[str],
+    table: str,
+    table_types: tuple[str, ...],
+    ranking: str,
+    top: int,
+    all_brands: bool,
+) -> tuple[dict[str, list[tuple[float, tuple]]], dict[str, tuple[int, int]]]:
+    """Per category, the chosen (score, detail row) pairs, and (n_total, n_fit).
+
+    Reads the precomputed shortlists (the top SHORTLIST_K per type and category, with the
+    details to show). The union of the wanted types' lists, sorted by rank, is exact for its
+    first SHORTLIST_K entries; only when brand de-duplication and the cross-category exclusion
+    use up that prefix does it fall back to a scan of `recommend_index`.
+    """
+    mask = type_mask(table_types)
+    bits = [1 << TABLE_TYPES.index(t) for t in table_types]
+    counts_by_mask: dict[tuple[str, int], tuple[int, int]] = {
+        (c, m): (nt, nf)
+        for c, m, nt, nf in cur.execute(
+            f"SELECT category, mask, n_total, n_fit_{table} FROM fit_counts "
+            "WHERE list_contains(?, mask) AND list_contains(?, category)",
+            [[mask, *bits], cats],
         ).fetchall()
     }
-    matched: dict[str, list[MatchedIngredient]] = {}
-    hashes = [info[g][10] for g in ids if info[g][10]]
-    if table_types and hashes:
-        found = cur.execute(
-            "SELECT text_hash, type, token, canonical, min(position) FROM text_matches "
-            "WHERE table_name = ? AND list_contains(?, type) AND list_contains(?, text_hash) "
-            "GROUP BY ALL",
-            [table, list(table_types), hashes],
-        ).fetchall()
-        order = {t: i for i, t in enumerate(table_types)}
-        found.sort(key=lambda r: (order[r[1]], r[4] if r[4] is not None else 1 << 30, r[2]))
-        for h, typ, token, canonical, _ in found:
-            matched.setdefault(h, []).append(MatchedIngredient(typ, token, canonical))
+    counts = {
+        c: (nt, nf if table_types else nt)
+        for (c, m), (nt, nf) in counts_by_mask.items()
+        if m == mask
+    }
+    rank_col = f"{ranking}_rank"
+    score = "score_bayes" if ranking == "bayes" else "coalesce(rating, 0.0)"
+    if table_types:
+        where, params = "table_name = ? AND list_contains(?, type)", [table, list(table_types)]
+    else:
+        where, params = "table_name = '*' AND type = '*'", []
+    rows = cur.execute(
+        f"SELECT category, {rank_col}, goods_no, brand_key, {score}, {_DETAIL}, ev_{table} "
+        f"FROM recommend_shortlist WHERE {where} AND list_contains(?, category) "
+        f"ORDER BY category, {rank_col}",
+        [*params, cats],
+    ).fetchall()
+    by_cat: dict[str, list[tuple]] = {}
+    for c, *item in rows:
+        lst = by_cat.setdefault(c, [])
+        if not lst or lst[-1][0] != item[0]:  # one product can sit in several types' lists
+            lst.append((item[0], item[1], item[2], item[3], tuple(item[4:])))
+    shown: set[str] = set()
+    chosen: dict[str, list[tuple[float, tuple]]] = {}
+    for c in cats:
+        merged = by_cat.get(c, [])
+        per_list = [counts_by_mask.get((c, b), (0, 0))[1] for b in bits]
+        truncated = any(n > SHORTLIST_K for n in per_list or [counts.get(c, (0, 0))[0]])
+        picks = _walk(merged[:SHORTLIST_K] if truncated else merged, top, all_brands, shown)
+        if len(picks) < top and truncated:
+            picks = _scan(cur, c, table, mask, ranking, top, all_brands, shown)
+        shown.update(p[1] for p in picks)
+        chosen[c] = [(p[3], p[4]) for p in picks]
+    return chosen, counts
+
+
+def _walk(ranked: list[tuple], top: int, all_brands: bool, shown: set[str]) -> list[tuple]:
+    """The first `top` items (rank, goods_no, brand_key, …) not shown yet, one per brand."""
+    brands: set[str] = set()
     picks = []
-    for rank, (g, rating, bayes) in enumerate(rows, 1):
-        _, name, brand, rt, rc, ps, pl, cur_, img, url, h = info[g]
-        score = float(bayes if ranking == "bayes" else rating)
-        picks.append(
-            Pick(
-                rank,
-                g,
-                name,
-                brand,
-                rt,
-                rc,
-                ps,
-                pl,
-                cur_,
-                img,
-                url,
-                round(score, 4),
-                tuple(matched.get(h, ())),
-            )
-        )
-    return tuple(picks)
+    for item in ranked:
+        g, b = item[1], item[2]
+        if g in shown or (not all_brands and b in brands):
+            continue
+        brands.add(b)
+        picks.append(item)
+        if len(picks) == top:
+            break
+    return picks
+
+
+def _scan(
+    cur: Any,
+    cat: str,
+    table: str,
+    mask: int,
+    ranking: str,
+    top: int,
+    all_brands: bool,
+    shown: set[str],
+) -> list[tuple]:
+    """The slow path: walk `recommend_index` in rank order, fetching more until enough."""
+    fit = f"(mask_{table} & {mask}) <> 0" if mask else "TRUE"
+    rank_col, score = f"{ranking}_rank", "score_bayes" if ranking == "bayes" else "rating"
+    limit = 4 * SHORTLIST_K
+    while True:
+        rows = cur.execute(
+            f"SELECT {rank_col}, goods_no, brand_key, {score} "
+            f"FROM recommend_index WHERE category = ? AND {fit} ORDER BY {rank_col} LIMIT ?",
+            [cat, limit],
+        ).fetchall()
+        picks = _walk(rows, top, all_brands, shown)
+        if len(picks) == top or len(rows) < limit:
+            break
+        limit *= 4
+    details = {
+        d[0]: d
+        for d in cur.execute(
+            f"SELECT {_DETAIL}, ev_{table} FROM recommend_details WHERE list_contains(?, goods_no)",
+            [[p[1] for p in picks]],
+        ).fetchall()
+    }
+    return [(*p[:4], details[p[1]]) for p in picks]

@@ -2,9 +2,8 @@
 
 Stored tables keep everything ever imported (`crawls`, `crawl_records`) and every tag result
 keyed by the md5 of the ingredient text (`texts`, `text_ingredients`, `text_matches`), so a
-rebuild only adds.
-Derived tables (`product_categories`, `products`, `recommend_index`) and the views are recomputed
-from them on every build.
+rebuild only adds. Derived tables (`product_categories`, `products`, `recommend_*`, `fit_counts`)
+and the views are recomputed from them on every build.
 """
 
 from __future__ import annotations
@@ -101,13 +100,29 @@ SELECT l.goods_no, l.brand, l.name, l.price_sale, l.price_list, l.currency, l.ra
 FROM latest l LEFT JOIN cats c USING (goods_no) JOIN seen s USING (goods_no)
 ORDER BY l.goods_no;
 
+CREATE OR REPLACE TABLE recommend_details AS
+WITH ev AS (
+    SELECT text_hash, table_name,
+           list({{'type': type, 'token': token, 'canonical': canonical}}
+                ORDER BY position NULLS LAST, token) AS ev
+    FROM (SELECT text_hash, table_name, type, token, canonical, min(position) AS position
+          FROM text_matches GROUP BY ALL)
+    GROUP BY ALL)
+SELECT p.goods_no, p.name, p.brand, p.rating, p.review_count, p.price_sale, p.price_list,
+       p.currency, p.image_url, p.product_url, es.ev AS ev_seed, ee.ev AS ev_extended
+FROM products p
+LEFT JOIN ev es ON es.text_hash = p.text_hash AND es.table_name = 'seed'
+LEFT JOIN ev ee ON ee.text_hash = p.text_hash AND ee.table_name = 'extended'
+WHERE p.listed
+ORDER BY p.goods_no;
+
 CREATE OR REPLACE TABLE recommend_index AS
 WITH base AS (
     SELECT pc.category, p.goods_no,
            coalesce(nullif(lower(trim(p.brand)), ''), p.goods_no) AS brand_key,
            coalesce(p.rating, 0.0) AS rating, coalesce(p.review_count, 0) AS review_count,
            p.text_hash
-    FROM product_categories pc JOIN products p USING (goods_no)),
+    FROM product_categories pc JOIN products p USING (goods_no) WHERE p.listed),
 prior AS (
     SELECT category,
            coalesce(avg(rating) FILTER (WHERE review_count > 0), 0.0) AS prior_m,
@@ -118,15 +133,40 @@ masks AS (
            coalesce(bit_or(bit) FILTER (WHERE table_name = 'seed'), 0) AS mask_seed,
            coalesce(bit_or(bit) FILTER (WHERE table_name = 'extended'), 0) AS mask_extended
     FROM (SELECT DISTINCT text_hash, table_name, {_type_bit_case("type")} AS bit FROM text_matches)
-    GROUP BY text_hash)
-SELECT b.category, b.goods_no, b.brand_key, b.rating, b.review_count,
-       CASE WHEN b.review_count > 0
-            THEN (b.review_count * b.rating + pr.prior_c * pr.prior_m)
-                 / (b.review_count + pr.prior_c)
-            ELSE pr.prior_m END AS score_bayes,
-       coalesce(m.mask_seed, 0) AS mask_seed, coalesce(m.mask_extended, 0) AS mask_extended
-FROM base b JOIN prior pr USING (category) LEFT JOIN masks m USING (text_hash)
-ORDER BY b.category, b.rating DESC, b.review_count DESC, b.goods_no;
+    GROUP BY text_hash),
+scored AS (
+    SELECT b.category, b.goods_no, b.brand_key, b.rating, b.review_count,
+           CASE WHEN b.review_count > 0
+                THEN (b.review_count * b.rating + pr.prior_c * pr.prior_m)
+                     / (b.review_count + pr.prior_c)
+                ELSE pr.prior_m END AS score_bayes,
+           coalesce(m.mask_seed, 0)::INTEGER AS mask_seed,
+           coalesce(m.mask_extended, 0)::INTEGER AS mask_extended
+    FROM base b JOIN prior pr USING (category) LEFT JOIN masks m USING (text_hash))
+SELECT *,
+       row_number() OVER (PARTITION BY category
+                          ORDER BY rating DESC, review_count DESC, goods_no)::INTEGER AS seed_rank,
+       row_number() OVER (PARTITION BY category
+                          ORDER BY score_bayes DESC, review_count DESC, goods_no)::INTEGER
+           AS bayes_rank
+FROM scored
+ORDER BY category, seed_rank;
+
+CREATE OR REPLACE TABLE fit_counts AS
+WITH g AS (
+    SELECT category, mask_seed, mask_extended, count(*) AS n
+    FROM recommend_index GROUP BY ALL)
+SELECT g.category, m.mask::INTEGER AS mask, sum(g.n)::BIGINT AS n_total,
+       coalesce(sum(g.n) FILTER (WHERE (g.mask_seed & m.mask) <> 0), 0)::BIGINT AS n_fit_seed,
+       coalesce(sum(g.n) FILTER (WHERE (g.mask_extended & m.mask) <> 0), 0)::BIGINT
+           AS n_fit_extended
+FROM g, range({1 << len(TABLE_TYPES)}) m(mask)
+GROUP BY ALL;
+
+CREATE OR REPLACE TABLE recommend_shortlist AS
+SELECT ''::VARCHAR AS table_name, ''::VARCHAR AS type, r.category, r.goods_no, r.brand_key,
+       r.seed_rank, r.bayes_rank, r.score_bayes, d.*  EXCLUDE (goods_no)
+FROM recommend_index r JOIN recommend_details d USING (goods_no) LIMIT 0;
 
 CREATE OR REPLACE VIEW product_history AS
 SELECT goods_no, crawl_id, crawled_at, category, price_sale, price_list, currency, rating,
@@ -168,6 +208,31 @@ def create_stored(con) -> None:  # noqa: ANN001 - duckdb connection
     con.execute(_DDL_STORED)
 
 
+SHORTLIST_K = 100  # per (table, type, category) and ranking, the top products kept
+
+
+def _fill_shortlist(con) -> None:  # noqa: ANN001
+    """The top SHORTLIST_K of every (table, type, category) by each ranking; type '*': all."""
+    lists = [("*", "*", "TRUE")] + [
+        (table, t, f"(mask_{table} & {1 << i}) <> 0")
+        for table in TAG_TABLES
+        for i, t in enumerate(TABLE_TYPES)
+    ]
+    for table, t, cond in lists:
+        con.execute(
+            f"""INSERT INTO recommend_shortlist
+            SELECT '{table}', '{t}', r.category, r.goods_no, r.brand_key, r.seed_rank,
+                   r.bayes_rank, r.score_bayes, d.* EXCLUDE (goods_no)
+            FROM (SELECT * FROM recommend_index WHERE {cond}
+                  QUALIFY row_number() OVER (PARTITION BY category ORDER BY seed_rank)
+                          <= {SHORTLIST_K}
+                       OR row_number() OVER (PARTITION BY category ORDER BY bayes_rank)
+                          <= {SHORTLIST_K}) r
+            JOIN recommend_details d USING (goods_no)"""
+        )
+
+
 def create_derived(con) -> None:  # noqa: ANN001
     """Recompute the derived tables and views from the stored tables."""
     con.execute(_DDL_DERIVED)
+    _fill_shortlist(con)
