@@ -1,0 +1,108 @@
+"""EfficientNet-B1 classifiers: one shared backbone with one linear head per symptom.
+
+A per-symptom model is the same network with a single head, so training, export and inference
+share one code path. Imports torch at module level: import this module only inside functions.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from deeproot.errors import InputError
+
+log = logging.getLogger(__name__)
+ARCH = "efficientnet_b1"
+FEATURES = 1280
+
+
+class MultiHead(nn.Module):
+    """EfficientNet-B1 features + global average pool + dropout + one Linear head per symptom.
+
+    `forward` returns a tuple of logits [batch, n_classes], one per symptom in `symptoms` order.
+    """
+
+    def __init__(self, symptoms: tuple[str, ...], n_classes: int, dropout: float = 0.2) -> None:
+        super().__init__()
+        from torchvision.models import efficientnet_b1
+
+        self.symptoms = tuple(symptoms)
+        self.backbone = efficientnet_b1(weights=None).features
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.dropout = nn.Dropout(dropout)
+        self.heads = nn.ModuleList(nn.Linear(FEATURES, n_classes) for _ in symptoms)
+        _zero_init_residuals(self.backbone)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        f = self.dropout(torch.flatten(self.pool(self.backbone(x)), 1))
+        return tuple(h(f) for h in self.heads)
+
+
+def _zero_init_residuals(features: nn.Module) -> None:
+    """Start every residual MBConv block as the identity (last BN scale 0).
+
+    From-scratch training then starts from a shallow network and learns far faster on small data
+    (Goyal et al. 2017, "zero-gamma"); pretrained or loaded weights overwrite it.
+    """
+    from torchvision.models.efficientnet import MBConv
+
+    for m in features.modules():
+        if isinstance(m, MBConv) and m.use_res_connect:
+            bn = m.block[-1][1]
+            if isinstance(bn, nn.BatchNorm2d):
+                nn.init.zeros_(bn.weight)
+
+
+def build_model(
+    symptoms: tuple[str, ...],
+    n_classes: int,
+    pretrained: bool = False,
+    weights: str | Path | None = None,
+) -> MultiHead:
+    """A B1 multi-head model: random init, ImageNet weights (`pretrained`), or a weights file.
+
+    `weights` may be a torchvision EfficientNet-B1 state dict (keys `features.*`), a deeproot
+    checkpoint (`best.pt`) or a bare MultiHead state dict; only shape-matching tensors load.
+    """
+    model = MultiHead(symptoms, n_classes)
+    if pretrained:
+        from torchvision.models import EfficientNet_B1_Weights, efficientnet_b1
+
+        try:
+            net = efficientnet_b1(weights=EfficientNet_B1_Weights.IMAGENET1K_V1)
+        except Exception as exc:  # network errors surface as several types
+            raise InputError(
+                f"could not download ImageNet weights ({exc}); use --weights FILE instead"
+            ) from exc
+        model.backbone.load_state_dict(net.features.state_dict())
+    if weights is not None:
+        load_weights(model, weights)
+    return model
+
+
+def load_weights(model: MultiHead, path: str | Path) -> int:
+    """Load shape-matching tensors from a weights file; returns how many loaded."""
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"weights file {p} does not exist")
+    try:
+        obj = torch.load(p, map_location="cpu", weights_only=True)
+    except Exception as exc:  # pickle/zip errors
+        raise InputError(f"weights file {p} is not a torch state dict ({exc})") from exc
+    state = obj.get("model", obj) if isinstance(obj, dict) else None
+    if not isinstance(state, dict):
+        raise InputError(f"weights file {p} holds no state dict")
+    own = model.state_dict()
+    renamed = {}
+    for k, v in state.items():
+        key = "backbone." + k[len("features.") :] if k.startswith("features.") else k
+        if key in own and own[key].shape == v.shape:
+            renamed[key] = v
+    if not renamed:
+        raise InputError(f"weights file {p} has no tensor matching EfficientNet-B1")
+    model.load_state_dict(renamed, strict=False)
+    log.info("loaded %d of %d tensors from %s", len(renamed), len(own), p)
+    return len(renamed)
