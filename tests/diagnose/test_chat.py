@@ -48,7 +48,7 @@ def stub() -> Iterator[tuple[Stub, str]]:
             pass  # the timeout test hangs up on purpose
 
     server = Server(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     yield state, f"http://127.0.0.1:{server.server_address[1]}/v1"
     server.shutdown()
