@@ -6,8 +6,8 @@ from `deeproot.diagnose.models.MultiHead` with torch.onnx (random weights unless
 shipped demo bundle's ONNX is used: latency does not depend on weight values). Then measures on
 a 640x480 "microscope" photo and a 4000x3000 "phone" photo (synthetic scalp JPEGs):
 
-- warm latency p50/p95 of one photo end to end (`load_photo` + quality + `Engine.predict`), and of
-  the model alone (preprocessed input -> probabilities);
+- warm latency p50/p95 of one photo end to end (`diagnose()`: load, quality check, preprocessing,
+  inference, rules, care guide; no catalog), and of the model alone (input -> probabilities);
 - cold `deeproot diagnose PHOTO --json` wall time in a fresh process (imports, session creation);
 - onnxruntime vs torch eager on the same network;
 - fp32 vs int8 (onnxruntime static QDQ quantisation calibrated on synthetic images), with the
@@ -180,8 +180,9 @@ def main() -> None:
 
     from deeproot.diagnose import infer
     from deeproot.diagnose.bundle import DEMO_BUNDLE, load_bundle
-    from deeproot.diagnose.images import load_photo, quality
+    from deeproot.diagnose.images import load_photo
     from deeproot.diagnose.preprocess import prepare_batch
+    from deeproot.diagnose.service import diagnose
     from deeproot.diagnose.synthetic import render
 
     print(
@@ -207,10 +208,8 @@ def main() -> None:
             eng = infer.Engine(load_bundle(path), "cpu")
             for name, photo in photos.items():
 
-                def one(photo=photo, eng=eng):
-                    ph = load_photo(photo, min_size=512)
-                    quality(ph.image)
-                    eng.predict([ph.image])
+                def one(photo=photo, path=path):
+                    diagnose([photo], models=path, device="cpu", recommend_products=False)
 
                 p50, p95 = timed(one, args.runs)
                 results[f"{kind} {name} end-to-end"] = {"p50_ms": p50, "p95_ms": p95}

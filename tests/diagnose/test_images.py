@@ -191,8 +191,9 @@ def test_large_jpeg_decoded_in_draft_mode(tmp_path: Path) -> None:
     scalp_image(2000, 1500).save(f, format="JPEG", quality=85)
     p = load_photo(f, min_size=480)
     assert p.original_size == (2000, 1500)
-    assert p.image.size == (1000, 750)
-    assert p.notes == ("decoded at 1000x750 from 2000x1500",)
+    assert p.image.size == (500, 375)  # 1/4: the long side stays >= 480
+    assert p.notes == ("decoded at 500x375 from 2000x1500",)
+    assert load_photo(f, min_size=600).image.size == (1000, 750)
     small = tmp_path / "small.jpg"
     scalp_image(800, 600).save(small, format="JPEG")
     assert load_photo(small, min_size=480).image.size == (800, 600)

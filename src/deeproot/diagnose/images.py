@@ -9,6 +9,7 @@ with a one-line message naming the file.
 from __future__ import annotations
 
 import logging
+import math
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,7 +90,8 @@ def load_photo(
 
     Args:
         path: the file.
-        min_size: JPEGs are decoded at the smallest draft scale whose sides stay >= this.
+        min_size: JPEGs are decoded at the smallest draft scale (1/2, 1/4, 1/8) whose long side
+            stays >= this.
         max_bytes: refuse larger files.
         max_pixels: refuse images declaring more pixels (decompression bombs).
 
@@ -133,8 +135,9 @@ def load_photo(
                 f"{p}: {w}x{h} pixels is over the {max_pixels / 1e6:.0f}-megapixel limit"
                 " (possible decompression bomb); send a smaller photo"
             )
-        if fmt == "JPEG" and min(w, h) >= 2 * min_size:
-            img.draft("RGB", (min_size, min_size))
+        if fmt == "JPEG" and max(w, h) >= 2 * min_size:
+            k = min_size / max(w, h)
+            img.draft("RGB", (math.ceil(w * k), math.ceil(h * k)))
             if img.size != (w, h):
                 notes.append(f"decoded at {img.size[0]}x{img.size[1]} from {w}x{h}")
         img.load()
@@ -214,10 +217,15 @@ SKIN_MIN = 0.5
 
 def _gray_small(img: Image.Image, side: int = 256) -> tuple[np.ndarray, np.ndarray]:
     import numpy as np
+    from PIL import Image
 
-    small = img.copy()
-    small.thumbnail((side, side))
-    return np.asarray(small.convert("L"), dtype=np.float32), np.asarray(small, dtype=np.float32)
+    w, h = img.size
+    scale = min(1.0, side / max(w, h))
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    small = (
+        img if size == img.size else img.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
+    )
+    return np.asarray(small.convert("L"), dtype=np.float32), np.asarray(small, dtype=np.int16)
 
 
 def quality(img: Image.Image) -> Quality:
@@ -241,11 +249,11 @@ def quality(img: Image.Image) -> Quality:
     else:
         flat = 1.0
     r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
-    mx, mn = rgb.max(axis=2), rgb.min(axis=2)
-    sat = np.where(mx > 0, (mx - mn) / np.maximum(mx, 1), 0)
-    # Skin and hair: red >= green >= blue-ish (warm hues), or dark / unsaturated (hair, shadow).
+    mx, mn = np.maximum(np.maximum(r, g), b), np.minimum(np.minimum(r, g), b)
+    # Skin and hair: red >= green >= blue-ish (warm hues), or dark / unsaturated (hair, shadow);
+    # saturation (mx - mn) / mx < 0.18 without a division.
     warm = (r >= g - 8) & (g >= b - 20)
-    skin = warm | (mx < 70) | (sat < 0.18)
+    skin = warm | (mx < 70) | ((mx - mn) * 100 < 18 * mx)
     skin_fraction = float(skin.mean())
     warnings: list[tuple[str, str]] = []
     if sharpness < BLUR_MIN:
