@@ -102,7 +102,8 @@ def test_full_size_crawl_every_real_row(all_products, tmp_path_factory, tmp_path
     assert "total" in stdout and "quality gates: passed" in stdout
 
 
-def test_output_is_not_a_folder_or_bad_input(tmp_path, capsys):
+def test_output_is_not_a_folder_or_bad_input(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("DEEPROOT_CONTACT", "data-team@example.org")
     blocker = tmp_path / "file"
     blocker.write_text("x")
     rc, out, err = crawl(capsys, "--out", str(blocker / "data"), "--base-url", "http://127.0.0.1:9")
@@ -159,7 +160,7 @@ def test_max_pages_limits_listing(small_site, tmp_path, capsys):
         rc, stdout, _ = crawl(
             capsys,
             "-c",
-            "rinse_conditioner",
+            "scalp_tonic",
             "--base-url",
             site.base_url,
             "--out",

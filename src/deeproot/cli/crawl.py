@@ -57,10 +57,8 @@ def _render(report: Any) -> str:
             f"({report.unchanged} refetched unchanged)"
         )
     if report.deleted:
-        lines.append(
-            f"deleted since listed: {len(report.deleted)} "
-            + ", ".join(sorted({d["goods_no"] for d in report.deleted}))
-        )
+        gone = sorted({d["goods_no"] for d in report.deleted})
+        lines.append(f"deleted since listed: {len(gone)} " + ", ".join(gone))
     if report.robots_forbidden:
         lines.append(f"robots.txt disallowed {report.robots_forbidden} requests")
     for w in report.warnings:

@@ -122,11 +122,13 @@ def is_deleted(body: str) -> bool:
 
 def goods_no_of(li: Selector) -> str | None:
     """goodsNo from `data-ref-goodsno`, else the href's goodsNo, else `criteo-goods` minus 3."""
-    ref = li.css("a.prd_thumb::attr(data-ref-goodsno)").get()
+    # Read the card's own (first) thumb link: on malformed pages later cards nest inside it.
+    thumbs = li.css("a.prd_thumb")
+    attrs = thumbs[0].attrib if thumbs else {}
+    ref = attrs.get("data-ref-goodsno")
     if ref and _GOODS_RE.fullmatch(ref.strip()):
         return ref.strip()
-    href = li.css("a.prd_thumb::attr(href)").get() or ""
-    q = parse_qs(urlparse(href).query).get("goodsNo")
+    q = parse_qs(urlparse(attrs.get("href") or "").query).get("goodsNo")
     if q and _GOODS_RE.fullmatch(q[0]):
         return q[0]
     criteo = (li.attrib.get("criteo-goods") or "").strip()
@@ -144,19 +146,22 @@ def parse_listing(html: str, page_url: str = "") -> ListingPage:
     """Cards, total count, title and paging of a `getMCategoryList.do` page."""
     sel = Selector(text=html)
     cards: list[ListingCard] = []
-    for li in sel.css("ul.cate_prd_list > li"):
+    # Cards by their criteo attribute anywhere under the list: on pages with unclosed tags the
+    # rows nest inside each other, and `ul > li` would miss them.
+    lis = sel.css("ul.cate_prd_list li[criteo-goods]") or sel.css("ul.cate_prd_list > li")
+    for li in lis:
         goods = goods_no_of(li)
         if goods is None:
             continue
         info = _first(li, "div[class~=prd_info]") or li
-        href = info.css("a.prd_thumb::attr(href)").get()
+        href = (_first(info, "a.prd_thumb") or info).attrib.get("href")
         if href and not href.startswith(("http://", "https://", "/")):
             href = None
         point = _first(info, ".review_point")
         count_text = ""
         if point is not None:
-            tail = point.xpath("following-sibling::text()").getall()
-            count_text = "".join(tail).strip()
+            tail = [t.strip() for t in point.xpath("following-sibling::text()").getall()]
+            count_text = next((t for t in tail if t), "")
         img = (
             info.css("a.prd_thumb img::attr(src)").get()
             or info.css("a.prd_thumb img::attr(data-original)").get()

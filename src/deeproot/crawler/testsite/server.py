@@ -153,6 +153,7 @@ class _Handler(BaseHTTPRequestHandler):
             "page": page if kind == "listing" else None,
             "status": 0,
             "fault": None,
+            "t": time.monotonic(),
         }
         with st.lock:
             st.n += 1
