@@ -47,6 +47,7 @@ def connect_write(db_path: str | os.PathLike[str], *, memory_limit: str = "2GB")
     con.execute(f"SET memory_limit='{memory_limit}'")
     con.execute(f"SET temp_directory='{_sql_str(str(tmp))}'")
     con.execute("SET preserve_insertion_order=false")
+    con.execute("SET enable_progress_bar=false")  # library code never prints
     return con
 
 

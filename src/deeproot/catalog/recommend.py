@@ -224,9 +224,10 @@ def _choose(
     """Per category, the chosen (score, detail row) pairs, and (n_total, n_fit).
 
     Reads the precomputed shortlists (the top SHORTLIST_K per type and category, with the
-    details to show). The union of the wanted types' lists, sorted by rank, is exact for its
-    first SHORTLIST_K entries; only when brand de-duplication and the cross-category exclusion
-    use up that prefix does it fall back to a scan of `recommend_index`.
+    details to show). The union of the wanted types' lists cut at position L, sorted by rank,
+    is exact for its first L entries (each of them is within the first L of its own list).
+    A short prefix is read first, then the whole shortlist; only when brand de-duplication and
+    the cross-category exclusion use that up does it scan `recommend_index`.
     """
     mask = type_mask(table_types)
     bits = [1 << TABLE_TYPES.index(t) for t in table_types]
@@ -243,35 +244,67 @@ def _choose(
         for (c, m), (nt, nf) in counts_by_mask.items()
         if m == mask
     }
-    rank_col = f"{ranking}_rank"
     score = "score_bayes" if ranking == "bayes" else "coalesce(rating, 0.0)"
     if table_types:
         where, params = "table_name = ? AND list_contains(?, type)", [table, list(table_types)]
     else:
         where, params = "table_name = '*' AND type = '*'", []
+    shown: set[str] = set()
+    slow: set[str] = set()  # chosen by the slow path, so possibly not in the shortlist
+    picked: dict[str, list[tuple]] = {}
+    first = min(SHORTLIST_K, max(16, 4 * top))  # most answers need only a short prefix
+    lists: dict[int, dict[str, list[tuple]]] = {}
+
+    def ranked(c: str, limit: int) -> tuple[list[tuple], bool]:
+        if limit not in lists:
+            lists[limit] = _shortlist(cur, where, [*params, cats], ranking, score, limit)
+        per_list = [counts_by_mask.get((c, b), (0, 0))[1] for b in bits]
+        truncated = any(n > limit for n in per_list or [counts.get(c, (0, 0))[0]])
+        merged = lists[limit].get(c, [])
+        return (merged[:limit] if truncated else merged), truncated
+
+    for c in cats:
+        for limit in dict.fromkeys((first, SHORTLIST_K)):
+            items, truncated = ranked(c, limit)
+            picks = _walk(items, top, all_brands, shown)
+            if len(picks) == top or not truncated:
+                break
+        else:
+            picks = _scan(cur, c, table, mask, ranking, top, all_brands, shown)
+            slow.update(p[1] for p in picks)
+        shown.update(p[1] for p in picks)
+        picked[c] = picks
+    # details only for the few products chosen (evidence lists are costly to fetch); the
+    # shortlist holds them for its own products, recommend_details for the slow path's
+    details: dict[str, tuple] = {}
+    for source, goods in (("recommend_shortlist", shown - slow), ("recommend_details", slow)):
+        if goods:
+            for d in cur.execute(
+                f"SELECT DISTINCT ON (goods_no) {_DETAIL}, ev_{table} FROM {source} "
+                "WHERE goods_no IN (SELECT unnest(?))",
+                [sorted(goods)],
+            ).fetchall():
+                details[d[0]] = d
+    chosen = {c: [(p[3], details[p[1]]) for p in picks] for c, picks in picked.items()}
+    return chosen, counts
+
+
+def _shortlist(
+    cur: Any, where: str, params: list, ranking: str, score: str, limit: int
+) -> dict[str, list[tuple]]:
+    """Per category, the union of the wanted lists' first `limit` entries, in rank order."""
     rows = cur.execute(
-        f"SELECT category, {rank_col}, goods_no, brand_key, {score}, {_DETAIL}, ev_{table} "
+        f"SELECT category, {ranking}_rank, goods_no, brand_key, {score} "
         f"FROM recommend_shortlist WHERE {where} AND list_contains(?, category) "
-        f"ORDER BY category, {rank_col}",
-        [*params, cats],
+        f"AND pos_{ranking} <= {int(limit)} ORDER BY category, {ranking}_rank",
+        params,
     ).fetchall()
     by_cat: dict[str, list[tuple]] = {}
     for c, *item in rows:
         lst = by_cat.setdefault(c, [])
         if not lst or lst[-1][0] != item[0]:  # one product can sit in several types' lists
-            lst.append((item[0], item[1], item[2], item[3], tuple(item[4:])))
-    shown: set[str] = set()
-    chosen: dict[str, list[tuple[float, tuple]]] = {}
-    for c in cats:
-        merged = by_cat.get(c, [])
-        per_list = [counts_by_mask.get((c, b), (0, 0))[1] for b in bits]
-        truncated = any(n > SHORTLIST_K for n in per_list or [counts.get(c, (0, 0))[0]])
-        picks = _walk(merged[:SHORTLIST_K] if truncated else merged, top, all_brands, shown)
-        if len(picks) < top and truncated:
-            picks = _scan(cur, c, table, mask, ranking, top, all_brands, shown)
-        shown.update(p[1] for p in picks)
-        chosen[c] = [(p[3], p[4]) for p in picks]
-    return chosen, counts
+            lst.append(tuple(item))
+    return by_cat
 
 
 def _walk(ranked: list[tuple], top: int, all_brands: bool, shown: set[str]) -> list[tuple]:
@@ -313,11 +346,4 @@ def _scan(
         if len(picks) == top or len(rows) < limit:
             break
         limit *= 4
-    details = {
-        d[0]: d
-        for d in cur.execute(
-            f"SELECT {_DETAIL}, ev_{table} FROM recommend_details WHERE list_contains(?, goods_no)",
-            [[p[1] for p in picks]],
-        ).fetchall()
-    }
-    return [(*p[:4], details[p[1]]) for p in picks]
+    return picks

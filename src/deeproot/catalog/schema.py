@@ -165,7 +165,8 @@ GROUP BY ALL;
 
 CREATE OR REPLACE TABLE recommend_shortlist AS
 SELECT ''::VARCHAR AS table_name, ''::VARCHAR AS type, r.category, r.goods_no, r.brand_key,
-       r.seed_rank, r.bayes_rank, r.score_bayes, d.*  EXCLUDE (goods_no)
+       r.seed_rank, r.bayes_rank, 0::INTEGER AS pos_seed, 0::INTEGER AS pos_bayes,
+       r.score_bayes, d.* EXCLUDE (goods_no)
 FROM recommend_index r JOIN recommend_details d USING (goods_no) LIMIT 0;
 
 CREATE OR REPLACE VIEW product_history AS
@@ -222,12 +223,15 @@ def _fill_shortlist(con) -> None:  # noqa: ANN001
         con.execute(
             f"""INSERT INTO recommend_shortlist
             SELECT '{table}', '{t}', r.category, r.goods_no, r.brand_key, r.seed_rank,
-                   r.bayes_rank, r.score_bayes, d.* EXCLUDE (goods_no)
-            FROM (SELECT * FROM recommend_index WHERE {cond}
-                  QUALIFY row_number() OVER (PARTITION BY category ORDER BY seed_rank)
-                          <= {SHORTLIST_K}
-                       OR row_number() OVER (PARTITION BY category ORDER BY bayes_rank)
-                          <= {SHORTLIST_K}) r
+                   r.bayes_rank, r.pos_seed, r.pos_bayes, r.score_bayes, d.* EXCLUDE (goods_no)
+            FROM (SELECT * FROM (
+                      SELECT *,
+                             row_number() OVER (PARTITION BY category ORDER BY seed_rank)
+                                 AS pos_seed,
+                             row_number() OVER (PARTITION BY category ORDER BY bayes_rank)
+                                 AS pos_bayes
+                      FROM recommend_index WHERE {cond})
+                  WHERE pos_seed <= {SHORTLIST_K} OR pos_bayes <= {SHORTLIST_K}) r
             JOIN recommend_details d USING (goods_no)"""
         )
 
