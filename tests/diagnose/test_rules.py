@@ -153,3 +153,18 @@ def test_survey_echo() -> None:
     assert survey_echo("oily", lang="ko") == (
         "당신의 두피를 지성 타입으로 선택하셨습니다. 두피 이미지 분석으로 확인해 보겠습니다."
     )
+
+
+def test_concern_checks() -> None:
+    from deeproot.diagnose.rules import concern_notes
+
+    s = sev(hair_loss=1)
+    labels = {k: ("양호", "good") for k in SYMPTOM_KEYS}
+    labels["hair_loss"] = ("경증·중등도", "mild-moderate")
+    notes = concern_notes(s, labels, ("탈모", "dandruff", "hair_loss"))
+    assert [n.code for n in notes] == ["concern_seen", "concern_not_seen"]
+    assert notes[0].en == "your concern hair loss: the photo shows it as mild-moderate"
+    assert notes[0].ko == "고민으로 고른 탈모: 사진에서 경증·중등도(으)로 보입니다."
+    assert notes[1].en == "your concern dandruff: the photo shows no sign of it (good)"
+    assert notes[1].ko == "고민으로 고른 비듬: 사진에서는 보이지 않습니다(양호)."
+    assert concern_notes(s, labels, ()) == ()

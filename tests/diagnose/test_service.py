@@ -92,6 +92,8 @@ def test_good_and_bad_photos(bundle: Path, photos: dict[str, Path], tmp_path: Pa
         assert dx.scalp == expected
         assert [g.type for g in dx.guides] == list(expected.types)
         assert dx.products is None
+        assert [n.code[:7] for n in dx.concern_checks] == ["concern"]
+        assert dx.concern_checks[0].en.startswith("your concern hair loss: the photo shows ")
 
 
 def test_probabilities_match_model(bundle: Path, photos: dict[str, Path]) -> None:
@@ -178,6 +180,7 @@ def test_json_schema(bundle: Path, photos: dict[str, Path], tmp_path: Path) -> N
         "top_symptoms",
         "survey_agrees",
         "notes",
+        "concern_checks",
         "care_guide",
         "products",
     }

@@ -51,7 +51,7 @@ def render_diagnosis(dx: Any, lang: str, *, indent: str = "  ") -> list[str]:
         taxonomy.scalp_type(t).ko if ko else taxonomy.scalp_type(t).en for t in dx.scalp.types
     )
     out.append(f"{indent}{'두피 타입' if ko else 'scalp type'}: {types}")
-    for n in dx.scalp.notes:
+    for n in (*dx.scalp.notes, *dx.concern_checks):
         out.append(f"{indent}{'참고' if ko else 'note'}: {n.text(lang)}")
     if dx.guides:
         out.append(f"{indent}{'관리 가이드' if ko else 'care guide'}:")
@@ -65,7 +65,10 @@ def render_diagnosis(dx: Any, lang: str, *, indent: str = "  ") -> list[str]:
                 for t in dx.products.types
             )
             if ko:
-                head = f"{c.category_ko}: {what} 두피에 맞는 {c.n_fit}개 중 {len(c.picks)}개"
+                head = (
+                    f"{c.category_ko}: {what} 두피 타입에 맞는 제품 {c.n_fit}개 중 "
+                    f"{len(c.picks)}개를 추천합니다"
+                )
             else:
                 head = f"{c.category}: {len(c.picks)} of {c.n_fit} for {what} scalps"
             out.append(f"{indent}  {head}")

@@ -216,3 +216,38 @@ def survey_echo(
     )
     what = f"{t} with {names}" if names else t
     return f"you chose {what}; the photo analysis will check this."
+
+
+def concern_notes(
+    severities: Mapping[str, int],
+    labels: Mapping[str, tuple[str, str]],
+    concerns: tuple[str, ...],
+) -> tuple[Note, ...]:
+    """Check each survey concern against the photo (SPEC §2: "the photo analysis will check this").
+
+    Args:
+        severities: symptom key -> predicted class.
+        labels: symptom key -> (Korean, English) name of its predicted class.
+        concerns: symptom keys or Korean labels the person chose.
+    """
+    out = []
+    for c in dict.fromkeys(taxonomy.symptom(c).key for c in concerns):
+        sym = taxonomy.symptom(c)
+        ko, en = labels[c]
+        if severities[c] > 0:
+            out.append(
+                Note(
+                    "concern_seen",
+                    f"고민으로 고른 {sym.ko}: 사진에서 {ko}(으)로 보입니다.",
+                    f"your concern {sym.en}: the photo shows it as {en}",
+                )
+            )
+        else:
+            out.append(
+                Note(
+                    "concern_not_seen",
+                    f"고민으로 고른 {sym.ko}: 사진에서는 보이지 않습니다({ko}).",
+                    f"your concern {sym.en}: the photo shows no sign of it ({en})",
+                )
+            )
+    return tuple(out)

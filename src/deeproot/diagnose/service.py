@@ -35,6 +35,7 @@ class Diagnosis:
     scalp: rules.ScalpTypeResult
     guides: tuple[CareGuide, ...]
     products: Any | None  # deeproot.catalog.recommend.RecommendationSet, None without catalog
+    concern_checks: tuple[rules.Note, ...] = ()
 
     def to_json(self, lang: str) -> dict[str, Any]:
         """JSON form (see docs/diagnose.md)."""
@@ -56,6 +57,7 @@ class Diagnosis:
             "top_symptoms": list(self.scalp.top_symptoms),
             "survey_agrees": self.scalp.survey_agrees,
             "notes": [{"code": n.code, "text": n.text(lang)} for n in self.scalp.notes],
+            "concern_checks": [{"code": n.code, "text": n.text(lang)} for n in self.concern_checks],
             "care_guide": [g.to_json() for g in self.guides],
             "products": self.products.to_json() if self.products is not None else None,
         }
@@ -282,7 +284,10 @@ def diagnose(
         sev = {s.symptom: s.severity for s in scores}
         st = rules.scalp_type(sev, survey)
         gs = _guides(st.types, lang, guide, _severity_text(scores, lang), warn)
-        return Diagnosis(scores, st, gs, products(st.types) if products else None)
+        checks = rules.concern_notes(
+            sev, {s.symptom: (s.label, s.label_en) for s in scores}, concern_keys
+        )
+        return Diagnosis(scores, st, gs, products(st.types) if products else None, checks)
 
     def scores_of(pr: dict[str, Any]) -> tuple[SymptomScore, ...]:
         return tuple(score(s, pr[s], bundle.classes) for s in bundle.symptoms)
