@@ -176,8 +176,8 @@ def test_mode_conversions(tmp_path: Path) -> None:
     assert all(p.image.mode == "RGB" and p.image.size == (64, 48) for p in got.values())
     assert got["cmyk.jpg"].notes == ("converted CMYK to RGB",)
     assert got["pal.png"].notes == ("converted palette to RGB",)
-    assert got["rgba.png"].notes == ("flattened RGBA alpha onto white",)
-    assert got["la.png"].notes == ("flattened LA alpha onto white",)
+    assert got["rgba.png"].notes == ("flattened RGBA transparency onto white",)
+    assert got["la.png"].notes == ("flattened LA transparency onto white",)
     assert np.asarray(got["rgba.png"].image).min() == 255
     assert got["16.png"].notes[0].startswith("converted 16-bit I;16")
     # mid-grey 16-bit becomes mid-grey 8-bit, not clipped white
@@ -229,3 +229,25 @@ def test_quality_flags_non_skin_scene() -> None:
     q = quality(Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8)))
     assert [c for c, _ in q.warnings] == ["not_closeup"]
     assert q.warnings[0][1].startswith("only 0% of the photo is skin or hair coloured")
+
+
+def test_palette_with_transparency(tmp_path: Path) -> None:
+    f = tmp_path / "pt.png"
+    pal = scalp_image(64, 48).convert("P", palette=Image.Palette.ADAPTIVE, colors=16)
+    pal.save(f, transparency=0)
+    p = load_photo(f)
+    assert p.image.mode == "RGB" and p.notes == ("flattened palette transparency onto white",)
+
+
+def test_unexpected_decoder_error_is_a_photo_error(tmp_path: Path, monkeypatch) -> None:
+    from PIL import ImageOps
+
+    f = tmp_path / "odd.jpg"
+    scalp_image(64, 48).save(f)
+
+    def broken(img):
+        raise KeyError("bad EXIF tag")
+
+    monkeypatch.setattr(ImageOps, "exif_transpose", broken)
+    with pytest.raises(PhotoError, match=r"odd.jpg: corrupt JPEG file \('bad EXIF tag'\)"):
+        load_photo(f)

@@ -152,7 +152,11 @@ def load_photo(
             f"{p}: over the {max_pixels / 1e6:.0f}-megapixel limit"
             " (possible decompression bomb); send a smaller photo"
         ) from exc
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+    except MemoryError as exc:
+        raise PhotoError(f"{p}: not enough memory to decode it; send a smaller photo") from exc
+    except (
+        Exception
+    ) as exc:  # decoders raise many types on bad data; one bad photo must not stop the rest
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         if "truncated" in msg:
             raise PhotoError(f"{p}: truncated {fmt} file ({msg}); copy the photo again") from exc
@@ -177,13 +181,13 @@ def _to_rgb(img: Image.Image) -> tuple[Image.Image, str | None]:
         img = img.convert("RGBA" if "transparency" in img.info else "RGB")
         if img.mode == "RGB":
             return img, "converted palette to RGB"
-        mode = "P+alpha"
+        mode = "palette"
     if img.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
         rgba = img.convert("RGBA")
         # Transparent parts become white rather than the undefined colour under the alpha.
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         return Image.alpha_composite(background, rgba).convert("RGB"), (
-            f"flattened {mode} alpha onto white"
+            f"flattened {mode} transparency onto white"
         )
     return img.convert("RGB"), f"converted {mode} to RGB"
 
