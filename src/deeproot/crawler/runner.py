@@ -139,6 +139,10 @@ def _prepare(s: CrawlSettings) -> tuple[str, dict[str, Any] | None]:
     old = storage.latest_unfinished(s.out) if s.resume else None
     if s.resume and old is None:
         raise InputError(f"nothing to resume in {s.out}: no unfinished crawl; run without --resume")
+    if old is not None and storage.still_running(old):
+        raise InputError(
+            f"crawl {old['crawl_id']} is still running (pid {old['pid']}); wait for it to finish"
+        )
     try:
         storage.crawls_dir(s.out).mkdir(parents=True, exist_ok=True)
         storage.products_dir(s.out).mkdir(parents=True, exist_ok=True)

@@ -36,7 +36,7 @@ class CrawlSettings:
     max_pages: int | None = None
     rows_per_page: int = 48
     delay: float = LIVE_DELAY
-    jitter: float = 0.5  # extra random delay, up to this share of `delay`
+    jitter: float = 0.5  # spacing is uniform in [delay, delay * (1 + jitter)]
     autothrottle: bool = True
     browser: bool = False
     resume: bool = False
@@ -177,10 +177,13 @@ def scrapy_settings(s: CrawlSettings) -> dict[str, Any]:
         "ROBOTSTXT_USER_AGENT": "deeproot",
         "CONCURRENT_REQUESTS": 1,
         "CONCURRENT_REQUESTS_PER_DOMAIN": 1,
-        "DOWNLOAD_DELAY": s.delay,
-        "DOWNLOAD_DELAY_JITTER": 0,  # jitter is added on top by our middleware: never below delay
+        # Jittered spacing that never drops below `delay`: Scrapy draws delay' * (1 ± j), so centre
+        # delay' = delay * (1 + jitter/2) with j = (jitter/2) / (1 + jitter/2): [delay, delay * (1 +
+        # jitter)]. AutoThrottle keeps delay' as its minimum.
+        "DOWNLOAD_DELAY": s.delay * (1 + s.jitter / 2),
+        "DOWNLOAD_DELAY_JITTER": (s.jitter / 2) / (1 + s.jitter / 2),
         "AUTOTHROTTLE_ENABLED": s.autothrottle,
-        "AUTOTHROTTLE_START_DELAY": max(s.delay, 1.0),
+        "AUTOTHROTTLE_START_DELAY": max(s.delay * (1 + s.jitter / 2), 0.1),
         "AUTOTHROTTLE_MAX_DELAY": 60.0,
         "AUTOTHROTTLE_TARGET_CONCURRENCY": 1.0,
         "DOWNLOAD_TIMEOUT": s.timeout,

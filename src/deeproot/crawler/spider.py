@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import random
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -126,7 +125,7 @@ class ProductSpider(scrapy.Spider):
                 self.state.error(
                     "category",
                     response.url,
-                    f"category {cat.key} code {cat.disp_cat_no} did not answer with a "
+                    f"code {cat.disp_cat_no} did not answer with a "
                     "product listing; the code may have changed (see --config)",
                     category=cat.key,
                 )
@@ -140,7 +139,7 @@ class ProductSpider(scrapy.Spider):
                 self.state.error(
                     "listing",
                     response.url,
-                    f"{cat.key}: the listing announces {listing.total} products but "
+                    f"the listing announces {listing.total} products but "
                     "has no product cards (rendered by JavaScript? try --browser)",
                     category=cat.key,
                 )
@@ -310,7 +309,7 @@ def _retry_after(value: bytes | None) -> float | None:
 
 
 class PolitenessMiddleware:
-    """Jittered spacing, stop on challenge pages, retries with backoff honouring Retry-After.
+    """Stop on challenge pages; retries with backoff honouring Retry-After.
 
     Throttle signals: HTTP 429/5xx and a notice fragment that comes back empty with HTTP 200
     (the site's disguised throttling). Every retry also holds back all following requests until
@@ -329,8 +328,6 @@ class PolitenessMiddleware:
 
     async def process_request(self, request: scrapy.Request) -> None:
         wait = self.resume_at - time.monotonic()
-        if self.s.delay > 0 and self.s.jitter > 0:
-            wait = max(wait, 0) + random.uniform(0, self.s.jitter * self.s.delay)
         if wait > 0:
             await asyncio.sleep(wait)
 

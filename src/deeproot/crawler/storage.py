@@ -117,9 +117,29 @@ def latest_complete(out: Path) -> str | None:
 
 
 def latest_unfinished(out: Path) -> dict[str, Any] | None:
-    """The most recent crawl that never completed (interrupted, stopped or failed)."""
-    left = [m for m in manifests(out) if m.get("status") != "complete"]
+    """The newest crawl that never completed and is newer than the last complete crawl."""
+    found = manifests(out)
+    left: list[dict[str, Any]] = []
+    for m in found:
+        if is_complete(out, m["crawl_id"]):
+            left = []  # an unfinished crawl older than a complete one is stale
+        elif m.get("status") != "complete":
+            left.append(m)
     return left[-1] if left else None
+
+
+def still_running(m: dict[str, Any]) -> bool:
+    """True when the manifest says running and its process is alive on this machine."""
+    pid = m.get("pid")
+    if m.get("status") != "running" or not isinstance(pid, int) or pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def read_checkpoint(path: Path) -> list[dict[str, Any]]:
