@@ -179,7 +179,7 @@ def build(
     crawls = store.discover(store_path)
     con = db.connect_write(path, memory_limit=memory_limit)
     try:
-        schema.create_stored(con)
+        schema.create_stored(con, path)
         if retag:
             for t in ("texts", "text_ingredients", "text_matches"):
                 con.execute(f"DELETE FROM {t}")
@@ -247,7 +247,7 @@ def import_csv(
     path = Path(db_path) if db_path is not None else db.default_db_path()
     con = db.connect_write(path)
     try:
-        schema.create_stored(con)
+        schema.create_stored(con, path)
         known = dict(con.execute("SELECT crawl_id, fingerprint FROM crawls").fetchall())
         fp = batch.crawl_id.removeprefix("csv-")
         added, unchanged = [], []

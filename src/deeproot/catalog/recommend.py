@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from deeproot import taxonomy
-from deeproot.catalog import db
+from deeproot.catalog import db, schema
 from deeproot.catalog.schema import SHORTLIST_K, TAG_TABLES, type_mask
 from deeproot.errors import DataError, InputError
 from deeproot.taxonomy import TABLE_TYPES
@@ -115,11 +115,15 @@ def _connection(path: Path) -> Any:
         if hit:
             hit[1].close()
         con = db.connect_read(path)
-        try:
-            con.execute("SELECT 1 FROM recommend_index LIMIT 0")
-        except Exception as exc:
+        version = schema.stored_version(con)
+        if version != schema.SCHEMA_VERSION:
             con.close()
-            raise DataError(f"{path} is not a built deeproot catalog; {db.BUILD_HINT}") from exc
+            if version is None:
+                raise DataError(f"{path} is not a built deeproot catalog; {db.BUILD_HINT}")
+            raise DataError(
+                f"{path} holds a catalog of schema version {version}, this deeproot reads "
+                f"version {schema.SCHEMA_VERSION}; rebuild it into a new file with --db"
+            )
         _cache[key] = (stamp, con)
         return con.cursor()
 

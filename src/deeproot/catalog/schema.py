@@ -8,9 +8,10 @@ and the views are recomputed from them on every build.
 
 from __future__ import annotations
 
+from deeproot.errors import DataError
 from deeproot.taxonomy import CATEGORY_KEYS, TABLE_TYPES
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
 TAG_TABLES: tuple[str, ...] = ("seed", "extended")
 
 # Columns of one crawl record, in storage order, with their DuckDB types.
@@ -193,19 +194,43 @@ JOIN (SELECT DISTINCT text_hash, table_name, type FROM text_matches) m USING (te
 GROUP BY ALL;
 
 CREATE OR REPLACE VIEW formula_changes AS
-SELECT goods_no, crawl_id, crawled_at, previous_text_hash, text_hash
-FROM (
-    SELECT goods_no, crawl_id, crawled_at, text_hash,
-           lag(text_hash) OVER (PARTITION BY goods_no ORDER BY crawled_at, crawl_id)
-               AS previous_text_hash
-    FROM (SELECT DISTINCT goods_no, crawl_id, crawled_at, text_hash FROM crawl_records
-          WHERE text_hash IS NOT NULL))
-WHERE previous_text_hash IS NOT NULL AND previous_text_hash <> text_hash;
+WITH per_crawl AS (
+    SELECT goods_no, crawl_id, max(crawled_at) AS crawled_at,
+           list_sort(list_distinct(list(text_hash))) AS texts
+    FROM crawl_records WHERE text_hash IS NOT NULL GROUP BY goods_no, crawl_id),
+seq AS (
+    SELECT *, lag(crawl_id) OVER w AS previous_crawl_id, lag(texts) OVER w AS previous_texts
+    FROM per_crawl WINDOW w AS (PARTITION BY goods_no ORDER BY crawled_at, crawl_id))
+SELECT goods_no, previous_crawl_id, crawl_id, crawled_at,
+       previous_texts[1] AS previous_text_hash, texts[1] AS text_hash
+FROM seq
+WHERE previous_texts IS NOT NULL AND previous_texts <> texts;
 """
 
 
-def create_stored(con) -> None:  # noqa: ANN001 - duckdb connection
-    """Create the stored tables when missing (never drops anything)."""
+def stored_version(con) -> str | None:  # noqa: ANN001 - duckdb connection
+    """The schema version a catalog was built with (None: new or never finished a build)."""
+    has_meta = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'catalog_meta'"
+    ).fetchall()[0][0]
+    if not has_meta:
+        return None
+    rows = con.execute("SELECT value FROM catalog_meta WHERE key = 'schema_version'").fetchall()
+    return rows[0][0] if rows else None
+
+
+def create_stored(con, path: object = "") -> None:  # noqa: ANN001
+    """Create the stored tables when missing (never drops anything).
+
+    Raises:
+        DataError: the database holds a catalog of another schema version.
+    """
+    version = stored_version(con)
+    if version not in (None, SCHEMA_VERSION):
+        raise DataError(
+            f"{path} holds a catalog of schema version {version}, this deeproot writes "
+            f"version {SCHEMA_VERSION}; build a new one with --db NEW_FILE (or delete it)"
+        )
     con.execute(_DDL_STORED)
 
 

@@ -33,18 +33,18 @@ def query(
     try:
         try:
             cur = con.execute(sql)
-        except duckdb.Error as exc:
+            if cur.description is None:
+                return QueryResult((), (), ())
+            columns = tuple(d[0] for d in cur.description)
+            types = tuple(str(d[1]) for d in cur.description)
+            rows = cur.fetchmany(limit) if limit is not None else cur.fetchall()
+        except duckdb.Error as exc:  # DuckDB may report errors at execute or at fetch
             msg = db._first_line(exc)
             if "read-only" in msg.lower() or "read only" in msg.lower():
                 raise InputError(
                     f"the catalog is opened read-only; `deeproot sql` cannot change it ({msg})"
                 ) from exc
             raise InputError(f"query failed: {msg}") from exc
-        if cur.description is None:
-            return QueryResult((), (), ())
-        columns = tuple(d[0] for d in cur.description)
-        types = tuple(str(d[1]) for d in cur.description)
-        rows = cur.fetchmany(limit) if limit is not None else cur.fetchall()
         return QueryResult(columns, types, tuple(tuple(r) for r in rows))
     finally:
         con.close()
