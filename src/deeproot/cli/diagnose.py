@@ -155,7 +155,9 @@ def emit(rep: Any, as_json: bool) -> None:
 
 
 def diagnose_cmd(
-    photos: Annotated[list[Path], typer.Argument(help="Scalp photos (JPEG, PNG or WebP).")],
+    photos: Annotated[
+        list[Path], typer.Argument(help="Scalp photos (JPEG, PNG or WebP).", metavar="PHOTO")
+    ],
     models: Annotated[
         Path | None,
         typer.Option(
