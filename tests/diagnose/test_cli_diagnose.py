@@ -133,3 +133,27 @@ def test_bad_option_values(bundle: Path, env: Path, capsys) -> None:
     assert capsys.readouterr().err.strip() == (
         "error: survey scalp type must be 건성 (dry) or 지성 (oily), not '탈모성'"
     )
+
+
+def test_second_photo_with_same_types_refers_to_first(
+    bundle: Path, env: Path, tmp_path: Path, capsys
+) -> None:
+    second = tmp_path / "second.png"
+    images_h.scalp_image(seed=6).save(second)
+    code = main(
+        [
+            "diagnose",
+            str(env),
+            str(second),
+            "--models",
+            str(bundle),
+            "--device",
+            "cpu",
+            "--lang",
+            "en",
+        ]
+    )
+    out = capsys.readouterr().out.splitlines()
+    assert code == 0
+    assert out.count("  care guide:") == 1
+    assert f"  care guide, products: same as for {env}" in out

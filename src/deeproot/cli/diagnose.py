@@ -36,8 +36,14 @@ def _probs(p: tuple[float, ...]) -> str:
     return " ".join(f"{v:.2f}" for v in p)
 
 
-def render_diagnosis(dx: Any, lang: str, *, indent: str = "  ") -> list[str]:
-    """Text lines for one diagnosis: symptoms, scalp type, notes, guide, products."""
+def render_diagnosis(
+    dx: Any, lang: str, *, indent: str = "  ", shown: dict[tuple[str, ...], str] | None = None
+) -> list[str]:
+    """Text lines for one diagnosis: symptoms, scalp type, notes, guide, products.
+
+    `shown` maps scalp-type tuples already printed (guide and products) to the photo that printed
+    them; a later photo with the same types refers to it instead of repeating the text.
+    """
     from deeproot.diagnose.guide import render
 
     ko = lang == "ko"
@@ -53,6 +59,13 @@ def render_diagnosis(dx: Any, lang: str, *, indent: str = "  ") -> list[str]:
     out.append(f"{indent}{'두피 타입' if ko else 'scalp type'}: {types}")
     for n in (*dx.scalp.notes, *dx.concern_checks):
         out.append(f"{indent}{'참고' if ko else 'note'}: {n.text(lang)}")
+    if shown is not None and dx.scalp.types in shown:
+        same = "위와 같음" if ko else "same as for"
+        out.append(
+            f"{indent}{'관리 가이드, 추천 제품' if ko else 'care guide, products'}: "
+            f"{same} {shown[dx.scalp.types]}"
+        )
+        return out
     if dx.guides:
         out.append(f"{indent}{'관리 가이드' if ko else 'care guide'}:")
         for g in dx.guides:
@@ -99,6 +112,7 @@ def render_report(rep: Any) -> str:
     """The text form of a DiagnoseReport (stdout)."""
     ko = rep.lang == "ko"
     lines: list[str] = []
+    shown: dict[tuple[str, ...], str] = {}
     if rep.survey_echo:
         lines += [rep.survey_echo, ""]
     for p in rep.photos:
@@ -118,7 +132,8 @@ def render_report(rep: Any) -> str:
             if rep.visit is not None:
                 lines += render_diagnosis(p.diagnosis, rep.lang)[: 1 + len(p.diagnosis.symptoms)]
             else:
-                lines += render_diagnosis(p.diagnosis, rep.lang)
+                lines += render_diagnosis(p.diagnosis, rep.lang, shown=shown)
+                shown.setdefault(p.diagnosis.scalp.types, p.photo)
         lines.append("")
     if rep.visit is not None:
         n = sum(p.status == "diagnosed" for p in rep.photos)
