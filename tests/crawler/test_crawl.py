@@ -154,7 +154,7 @@ def test_help_lists_every_option(capsys):
         assert opt in text
 
 
-def test_max_pages_limits_listing(small_site, tmp_path, capsys):
+def test_max_pages_limits_listing_and_json_report(small_site, tmp_path, capsys):
     out = tmp_path / "data"
     with serve(small_site) as site:
         rc, stdout, _ = crawl(
@@ -169,8 +169,23 @@ def test_max_pages_limits_listing(small_site, tmp_path, capsys):
             "1",
             "--rows-per-page",
             "24",
+            "--json",
         )
     assert rc == 0
     rows = read_records(partitions(out)[0])
     assert sorted(r["listing_rank"] for r in rows) == list(range(1, 25))
     assert site.count("listing") == 1
+    report = json.loads(stdout)
+    assert report["status"] == "complete" and report["records"] == 24
+    assert report["categories"][0] == {
+        "key": "scalp_tonic",
+        "products": 24,
+        "new": 24,
+        "changed": 0,
+        "carried": 0,
+        "missing_ingredients": 0,
+        "errors": 0,
+        "listed": 64,
+    }
+    assert report["partition"] == str(partitions(out)[0])
+    assert report["settings"]["max_pages"] == 1

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, TextIO
+from urllib.parse import urlparse
 
 import scrapy
 from scrapy.downloadermiddlewares.retry import get_retry_request
@@ -85,6 +86,9 @@ class ProductSpider(scrapy.Spider):
         super().__init__(**kwargs)
         self.state = state
         self.s = state.settings
+        # Offsite filtering follows the host actually crawled (a fixed domain would drop every
+        # request to a mirror or to 127.0.0.1).
+        self.allowed_domains = [urlparse(self.s.base_url).hostname or ""]
         self.seen: set[tuple[str, str]] = set()
         self.pending: dict[str, list[_Entry]] = {}
         self.fetched: dict[str, tuple[DetailInfo, Notice, str]] = {}
