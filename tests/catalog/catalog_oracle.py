@@ -44,6 +44,7 @@ class Row:
     rating: float
     reviews: int
     tokens: frozenset[str]
+    text: str
 
 
 def tokens(text: str) -> frozenset[str]:
@@ -73,6 +74,7 @@ def read_rows(crawl_dir: Path) -> list[Row]:
                         float(r["star"] or 0),
                         int(float(r["review_count"] or 0)),
                         tokens(r["ingredient"]),
+                        r["ingredient"],
                     ),
                 )
     return list(rows.values())

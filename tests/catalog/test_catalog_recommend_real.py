@@ -222,3 +222,51 @@ def test_short_shortlists_fall_back_to_the_full_index(crawl_dir, real_db, tmp_pa
         dict(types=["oily", "dry"], top=3, all_brands=True),
     ):
         assert recommend(db, **kwargs) == recommend(real_db, **kwargs), kwargs
+
+
+@pytest.mark.parametrize("cat", ["shampoo", "scalp_tonic", "hair_water"])
+def test_hair_loss_picks_against_caffeine(real_db, real_rows, cat):
+    """Extended table: every pick shows label evidence, and no caffeine product is passed over."""
+    rows = {r.goods_no: r for r in real_rows if r.category == cat}
+    (c,) = recommend(real_db, types=["탈모성"], categories=[cat]).categories
+    assert len(c.picks) == 3
+    for p in c.picks:
+        assert p.matched and all(m.type == "탈모" for m in p.matched)
+        assert any(m.token in rows[p.goods_no].text for m in p.matched)
+    order = seed_order(list(rows.values()))
+    last = order.index(rows[c.picks[-1].goods_no])
+    brands = {p.brand.lower() for p in c.picks}
+    for r in order[:last]:
+        if "카페인" in r.tokens:  # fits 탈모 for certain; ranked above the last pick
+            assert r.goods_no in {p.goods_no for p in c.picks} or r.brand.lower() in brands
+
+
+def test_parallel_tagging_gives_the_same_catalog(crawl_dir, real_db, tmp_path):
+    import duckdb
+
+    from deeproot.catalog.build import import_csv
+
+    db = tmp_path / "par.duckdb"
+    import_csv([crawl_dir], db, workers=2)
+    queries = (
+        "SELECT * FROM text_matches ORDER BY ALL",
+        "SELECT * FROM texts ORDER BY ALL",
+        "SELECT * FROM text_ingredients ORDER BY ALL",
+        "SELECT * FROM recommend_index ORDER BY ALL",
+    )
+    a, b = duckdb.connect(str(real_db), read_only=True), duckdb.connect(str(db), read_only=True)
+    try:
+        for q in queries:
+            assert a.execute(q).fetchall() == b.execute(q).fetchall(), q
+    finally:
+        a.close()
+        b.close()
+
+
+def test_a_database_that_is_not_a_catalog(tmp_path):
+    import duckdb
+
+    other = tmp_path / "other.duckdb"
+    duckdb.connect(str(other)).close()
+    with pytest.raises(DataError, match=r"other.duckdb is not a built deeproot catalog; build it"):
+        recommend(other, types=["oily"])

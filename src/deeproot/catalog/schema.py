@@ -126,7 +126,9 @@ WITH base AS (
     FROM product_categories pc JOIN products p USING (goods_no) WHERE p.listed),
 prior AS (
     SELECT category,
-           coalesce(avg(rating) FILTER (WHERE review_count > 0), 0.0) AS prior_m,
+           -- DECIMAL: an exact mean, the same whatever order the threads add in
+           coalesce(avg(rating::DECIMAL(18, 4)) FILTER (WHERE review_count > 0), 0)::DOUBLE
+               AS prior_m,
            coalesce(median(review_count) FILTER (WHERE review_count > 0), 1.0) AS prior_c
     FROM base GROUP BY category),
 masks AS (
