@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from crawler_helpers import comparable, crawl, expected_records, partitions, read_records
 
+from deeproot.crawler import config
 from deeproot.crawler.config import load_site_config
 from deeproot.crawler.settings import make_settings, scrapy_settings
 from deeproot.crawler.testsite import build_site, serve
@@ -14,12 +15,15 @@ from deeproot.taxonomy import CATEGORIES
 NEW_CODE = "1000001000400140001"
 
 
-def test_shipped_config_matches_taxonomy():
+def test_shipped_config_matches_taxonomy(monkeypatch, tmp_path):
     cfg = load_site_config()
     assert cfg.site_url == "https://www.oliveyoung.co.kr"
     assert [(c.key, c.name, c.disp_cat_no) for c in cfg.categories] == [
         (c.key, c.ko, c.disp_cat_no) for c in CATEGORIES
     ]
+    # an install without the YAML (no package data) falls back to the same taxonomy defaults
+    monkeypatch.setattr(config, "CATEGORIES_FILE", tmp_path / "absent.yaml")
+    assert load_site_config() == cfg
 
 
 def test_config_override_and_errors(tmp_path):
@@ -100,6 +104,9 @@ def test_politeness_defaults(tmp_path, monkeypatch):
     off = scrapy_settings(make_settings(out=tmp_path / "d", delay=0))
     assert off["DOWNLOAD_DELAY"] == 0 and off["AUTOTHROTTLE_ENABLED"] is False
     assert make_settings(out=tmp_path / "d", ignore_robots=True).obey_robots is False
+    monkeypatch.setenv("DEEPROOT_CHROMIUM", str(tmp_path / "no-chromium"))
+    with pytest.raises(InputError, match=r"^--browser needs Chromium at .*no-chromium; install it"):
+        make_settings(out=tmp_path / "d", browser=True)
 
 
 def test_delay_spaces_every_request(small_products, tmp_path, tmp_path_factory, capsys):

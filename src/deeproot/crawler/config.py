@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from deeproot.errors import InputError
-from deeproot.taxonomy import CATEGORY_KEYS, category
+from deeproot.taxonomy import CATEGORIES, CATEGORY_KEYS, category
 
 SITE_URL = "https://www.oliveyoung.co.kr"
 LISTING_PATH = "/store/display/getMCategoryList.do"
@@ -78,7 +78,13 @@ def _merge(base: dict[str, dict], override: dict, path: Path) -> None:
 def load_site_config(config: str | Path | None = None) -> SiteConfig:
     """The shipped `categories.yaml` with `config` (same shape, any subset of keys) laid over it."""
     base: dict[str, dict] = {}
-    shipped = _read_yaml(CATEGORIES_FILE)
+    if CATEGORIES_FILE.exists():
+        shipped = _read_yaml(CATEGORIES_FILE)
+    else:  # an install without package data: the taxonomy holds the same defaults
+        shipped = {
+            "site": SITE_URL,
+            "categories": {c.key: {"name": c.ko, "disp_cat_no": c.disp_cat_no} for c in CATEGORIES},
+        }
     _merge(base, shipped, CATEGORIES_FILE)
     site = str(shipped.get("site", SITE_URL))
     if config is not None:
