@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from deeproot.catalog import csv_import, db, schema, store, tagging
 from deeproot.errors import DataError
@@ -117,9 +117,17 @@ def _ingest(con: Any, crawl_id: str, select_sql: str, meta: dict[str, Any]) -> i
         raise
 
 
+class _Stats(TypedDict):
+    texts_tagged: int
+    n_crawls: int
+    n_records: int
+    n_products: int
+    n_listed: int
+
+
 def _finish(
     con: Any, progress: tagging.Progress | None, workers: int | None, db_path: Path
-) -> dict[str, int]:
+) -> _Stats:
     tagged = tagging.tag_new_texts(con, progress, workers=workers, scratch_dir=db_path.parent)
     if progress:
         progress("derive", 0, 1)
@@ -139,7 +147,7 @@ def _finish(
     n_products, n_listed = con.execute(
         "SELECT count(*), count(*) FILTER (WHERE listed) FROM products"
     ).fetchall()[0]
-    return dict(
+    return _Stats(
         texts_tagged=tagged,
         n_crawls=n_crawls,
         n_records=int(n_records),
@@ -184,7 +192,10 @@ def build(
             for t in ("texts", "text_ingredients", "text_matches"):
                 con.execute(f"DELETE FROM {t}")
         known = dict(con.execute("SELECT crawl_id, fingerprint FROM crawls").fetchall())
-        added, replaced, unchanged, skipped = [], [], [], []
+        added: list[str] = []
+        replaced: list[str] = []
+        unchanged: list[str] = []
+        skipped: list[SkippedCrawl] = []
         for i, c in enumerate(crawls):
             if progress:
                 progress("ingest", i, len(crawls))
@@ -250,7 +261,8 @@ def import_csv(
         schema.create_stored(con, path)
         known = dict(con.execute("SELECT crawl_id, fingerprint FROM crawls").fetchall())
         fp = batch.crawl_id.removeprefix("csv-")
-        added, unchanged = [], []
+        added: list[str] = []
+        unchanged: list[str] = []
         if known.get(batch.crawl_id) == fp:
             unchanged.append(batch.crawl_id)
         else:

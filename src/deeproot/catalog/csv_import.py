@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,7 +39,7 @@ class CsvBatch:
     skipped_rows: tuple[str, ...]  # "file:line: reason"
 
 
-def expand_paths(paths: list[str | Path]) -> list[Path]:
+def expand_paths(paths: Sequence[str | os.PathLike[str]]) -> list[Path]:
     """Files as given; folders expand to the CSVs in them that have a `product_link` column."""
     out: list[Path] = []
     for raw in paths:
@@ -94,7 +96,9 @@ def _num(value: str, kind: type) -> float | int | None:
         return None
 
 
-def read_csvs(paths: list[str | Path], *, crawled_at: datetime | None = None) -> CsvBatch:
+def read_csvs(
+    paths: Sequence[str | os.PathLike[str]], *, crawled_at: datetime | None = None
+) -> CsvBatch:
     """Read DeepRoot crawl CSVs into one batch of records (one per goodsNo and category)."""
     files = expand_paths(paths)
     digest = hashlib.sha256()

@@ -202,7 +202,24 @@ def recommend(
             ev = [e for e in (d[10] or []) if e["type"] in order]
             ev.sort(key=lambda e: order[e["type"]])  # stable: label order within a type
             matched = tuple(MatchedIngredient(e["type"], e["token"], e["canonical"]) for e in ev)
-            picks.append(Pick(rank, *d[:10], round(float(score), 4), matched))
+            g, name, brand, rating, reviews, sale, listp, currency, image, url = d[:10]
+            picks.append(
+                Pick(
+                    rank,
+                    g,
+                    name,
+                    brand,
+                    rating,
+                    reviews,
+                    sale,
+                    listp,
+                    currency,
+                    image,
+                    url,
+                    round(float(score), 4),
+                    matched,
+                )
+            )
         n_total, n_fit = counts.get(cat.key, (0, 0))
         out.append(CategoryPicks(cat.key, cat.ko, tuple(picks), n_fit, n_total))
     return RecommendationSet(keys, table_types, table, ranking, top, all_brands, tuple(out))

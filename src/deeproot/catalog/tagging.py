@@ -78,7 +78,7 @@ def _rows(text_hash: str, text: str, taggers: dict[str, Any]) -> dict[str, list[
             return out
         if first is None:
             first = res
-        pos = {}
+        pos: dict[str, int] = {}
         for ing in res.ingredients:
             pos.setdefault(ing.token.text, ing.token.position)
             pos.setdefault(ing.token.name, ing.token.position)
@@ -188,7 +188,9 @@ def tag_new_texts(
         done = 0
         for acc in _results(batches(), workers):
             for name, rows in acc.items():
-                cols = list(zip(*rows, strict=True)) if rows else [[] for _ in schemas[name]]
+                cols: list[Any] = (
+                    list(zip(*rows, strict=True)) if rows else [[]] * len(schemas[name])
+                )
                 writers[name].write_table(
                     pa.Table.from_arrays(
                         [pa.array(c, f.type) for c, f in zip(cols, schemas[name], strict=True)],
