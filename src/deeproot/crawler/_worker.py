@@ -49,7 +49,7 @@ def main() -> int:
         )
         process = CrawlerProcess(scrapy_settings(s))
         crawler = process.create_crawler(ProductSpider)
-        crawler.spider_state = state
+        crawler.spider_state = state  # type: ignore[attr-defined]  # read by our middlewares
         process.crawl(crawler, state=state)
         process.start()
         stats = _jsonable(crawler.stats.get_stats() if crawler.stats else {})

@@ -221,7 +221,7 @@ class _Handler(BaseHTTPRequestHandler):
 @contextmanager
 def serve(site_dir: str | Path, faults: Faults | None = None) -> Iterator[RunningSite]:
     """Serve `site_dir` (from `build_site`) on 127.0.0.1 at an ephemeral port while in the block."""
-    handler = type("Handler", (_Handler,), {})
+    handler: type[_Handler] = type("Handler", (_Handler,), {})  # per-server class attribute
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     server.daemon_threads = True
     site = RunningSite(base_url=f"http://127.0.0.1:{server.server_address[1]}")
