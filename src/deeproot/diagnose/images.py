@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,7 +81,7 @@ def _describe(head: bytes) -> str:
 
 
 def load_photo(
-    path: str | Path,
+    path: str | os.PathLike[str],
     *,
     min_size: int = 480,
     max_bytes: int = MAX_BYTES,

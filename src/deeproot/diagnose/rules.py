@@ -126,6 +126,8 @@ def scalp_type(severities: Mapping[str, int], survey_type: str | None = None) ->
     survey = survey_type_key(survey_type)
     top = max(sev.values())
     notes: list[Note] = []
+    types: tuple[str, ...]
+    tops: tuple[str, ...]
     if top == 0:
         types, rule, tops = ("healthy",), "healthy", ()
     else:
@@ -144,11 +146,12 @@ def scalp_type(severities: Mapping[str, int], survey_type: str | None = None) ->
         elif len(tops) == 1:
             types, rule = (SINGLE_TOP[tops[0]],), "single"
         else:
-            common = set.intersection(*(set(INDICATES[k]) for k in tops))
+            common: set[str] = set.intersection(*(set(INDICATES[k]) for k in tops))
             if common:
                 types, rule = _ordered(common), "tie_common"
             else:
-                types = _ordered(set().union(*(INDICATES[k] for k in tops)))
+                union: set[str] = set().union(*(INDICATES[k] for k in tops))
+                types = _ordered(union)
                 every = len(tops) == len(taxonomy.SYMPTOM_KEYS)
                 rule = "tie_all_no_survey" if every else "tie_union"
                 if rule == "tie_all_no_survey":
