@@ -124,6 +124,12 @@ def test_challenge_and_deleted_pages():
     assert is_challenge(CHALLENGE_HTML)
     assert is_challenge("<html></html>", {"cf-mitigated": "challenge"})
     assert not is_challenge(detail_legacy(product(1), CODE))
+    ordinary = (
+        "<html><head><title>샴푸 | 올리브영</title></head><body><div class='loading'>잠시만 기다려 "
+        "주세요</div><script src='/cdn-cgi/challenge-platform/scripts/jsd/main.js'></script></body>"
+    )
+    assert not is_challenge(ordinary)
+    assert is_challenge("<html><head><title>Just a moment...</title></head></html>")
     assert is_deleted(NOT_FOUND_HTML) and not is_deleted(detail_legacy(product(1), CODE))
 
 

@@ -17,11 +17,16 @@ from parsel import Selector
 INGREDIENT_LABEL = "화장품법에 따라 기재해야 하는 모든 성분"
 _GOODS_RE = re.compile(r"[A-Z]\d{12}")
 _NUM_RE = re.compile(r"\d[\d,]*")
+# Body markers of the interstitial itself. Not "/cdn-cgi/challenge-platform/" alone: Cloudflare
+# injects that script into ordinary pages too; and "잠시만 기다려 주세요" only counts in <title>,
+# since loading layers of ordinary pages use the same words.
 _CHALLENGE_MARKERS = (
-    "잠시만 기다려 주세요",
     "Enable JavaScript and cookies to continue",
-    "/cdn-cgi/challenge-platform/",
+    "_cf_chl_opt",
+    "challenge-error-text",
 )
+_CHALLENGE_TITLES = ("잠시만 기다려 주세요", "Just a moment")
+_TITLE_RE = re.compile(r"<title[^>]*>(.*?)</title>", re.I | re.S)
 _DELETED_MARKERS = ("상품을 찾을 수 없습니다", "error-page noProduct")
 
 
@@ -112,11 +117,14 @@ def is_challenge(body: str, headers: dict[str, str] | None = None) -> bool:
     if headers and headers.get("cf-mitigated", "").lower() == "challenge":
         return True
     head = body[:20000]
+    title = _TITLE_RE.search(head)
+    if title and any(t in title.group(1) for t in _CHALLENGE_TITLES):
+        return True
     return any(m in head for m in _CHALLENGE_MARKERS)
 
 
 def is_deleted(body: str) -> bool:
-    """True for the page a removed product answers with."""
+    """True for the page a removed product answers with (check only pages without product data)."""
     return any(m in body for m in _DELETED_MARKERS)
 
 

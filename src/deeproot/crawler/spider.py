@@ -207,12 +207,12 @@ class ProductSpider(scrapy.Spider):
 
     def parse_detail(self, response: scrapy.http.Response):  # noqa: ANN201
         goods = response.meta["goods"]
-        if is_deleted(response.text):
+        info = parse_detail(response.text)
+        if (info is None or info.name is None) and is_deleted(response.text):
             for e in self._drop(goods):
                 self.state.deleted.append({"goods_no": goods, "category": e.cat.key})
             self.state.emit("deleted", goods_no=goods)
             return
-        info = parse_detail(response.text)
         if info is None or info.name is None:
             cats = [e.cat.key for e in self._drop(goods)]
             self.state.error(
