@@ -270,3 +270,46 @@ def test_quality_gate_too_many_without_ingredients(
     m = json.loads(manifest.read_text())
     assert m["status"] == "failed" and m["records"] == 112
     assert len(read_checkpoint(out / "crawls" / f"{m['crawl_id']}.records.jsonl")) == 112
+
+
+def test_library_run_reports_progress_and_stops_on_long_retry_after(
+    small_products, tmp_path, tmp_path_factory
+):
+    from deeproot.crawler import make_settings, run_crawl
+
+    products = [p for p in small_products if p.category == "scalp_pack_scaler"][:4]
+    site_dir = build_site(products, tmp_path_factory.mktemp("site-4"))
+    # detail requests run last-listed first (Scrapy's LIFO queue), one at a time
+    first, second = products[3].goods_no, products[0].goods_no
+    faults = Faults(
+        rules=(
+            Fault("429", "getGoodsDetail", goods_no=first, times=1, retry_after=0),
+            Fault("429", "getGoodsDetail", goods_no=second, times=None, retry_after=1000),
+        )
+    )
+    events: list[dict] = []
+    with serve(site_dir, faults) as site:
+        s = make_settings(
+            out=tmp_path / "data",
+            categories="scalp_pack_scaler",
+            base_url=site.base_url,
+            delay=0,
+            backoff=0.05,
+        )
+        report = run_crawl(s, progress=events.append)
+    assert report.status == "stopped" and report.partition is None
+    assert report.problem() == (
+        "crawl stopped: the site throttled us (asked to wait 1000 s); rerun later with --resume"
+    )
+    kinds = [e["event"] for e in events]
+    assert kinds[0] == "listing" and events[0]["total"] == 4
+    assert {
+        "event": "retry",
+        "url": f"{site.base_url}/store/goods/getGoodsDetail.do?goodsNo={first}",
+        "reason": "HTTP 429",
+        "wait": 0.0,
+    } in events
+    assert kinds.count("record") == report.resumed + sum(
+        1 for e in events if e["event"] == "record"
+    )
+    assert sum(1 for r in site.log if r["goods_no"] == second and r["kind"] == "detail") == 1
