@@ -45,3 +45,13 @@ def test_js_listing_needs_browser(small_products, tmp_path, tmp_path_factory, ca
         )
     assert rc == 0, err
     assert comparable(read_records(partitions(out)[0])) == expected_records(products)
+
+
+def test_browser_requirement_skips_or_fails(monkeypatch):
+    monkeypatch.setenv("DEEPROOT_CHROMIUM", "/nonexistent/chromium")
+    monkeypatch.delenv("DEEPROOT_REQUIRE_BROWSER", raising=False)
+    with pytest.raises(pytest.skip.Exception, match=r"Chromium not installed at /nonexistent/chr"):
+        require_browser()
+    monkeypatch.setenv("DEEPROOT_REQUIRE_BROWSER", "1")
+    with pytest.raises(pytest.fail.Exception, match="DEEPROOT_REQUIRE_BROWSER=1 but Chromium is"):
+        require_browser()

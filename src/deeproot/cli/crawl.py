@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
+import logging
 import sys
 from pathlib import Path
 from typing import Any
@@ -183,7 +183,8 @@ def crawl(
         retries=retries,
         backoff=backoff,
         max_missing_ingredients=max_missing,
-        log_level=os.environ.get("DEEPROOT_CRAWL_LOG", "WARNING"),
+        # `deeproot -v crawl` shows Scrapy's log too; `--quiet` only its errors
+        log_level=logging.getLevelName(logging.getLogger().getEffectiveLevel()),
     )
     if ignore_robots:
         typer.echo(
