@@ -162,7 +162,7 @@ def test_max_pages_limits_listing_and_json_report(small_site, tmp_path, capsys):
             "-c",
             "scalp_tonic",
             "--base-url",
-            site.base_url,
+            site.base_url + "/mirror/",  # a base URL with a path prefix
             "--out",
             str(out),
             "--max-pages",
@@ -175,6 +175,8 @@ def test_max_pages_limits_listing_and_json_report(small_site, tmp_path, capsys):
     rows = read_records(partitions(out)[0])
     assert sorted(r["listing_rank"] for r in rows) == list(range(1, 25))
     assert site.count("listing") == 1
+    assert {r["path"].split("/")[1] for r in site.log if r["kind"] != "robots"} == {"mirror"}
+    assert all(r["product_url"].startswith("https://www.oliveyoung.co.kr/store/") for r in rows)
     report = json.loads(stdout)
     assert report["status"] == "complete" and report["records"] == 24
     assert report["categories"][0] == {
