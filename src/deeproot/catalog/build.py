@@ -126,21 +126,33 @@ class _Stats(TypedDict):
 
 
 def _finish(
-    con: Any, progress: tagging.Progress | None, workers: int | None, db_path: Path
+    con: Any,
+    progress: tagging.Progress | None,
+    workers: int | None,
+    db_path: Path,
+    changed: bool,
 ) -> _Stats:
+    """Tag new texts, then recompute the derived tables unless nothing at all changed."""
     tagged = tagging.tag_new_texts(con, progress, workers=workers, scratch_dir=db_path.parent)
-    if progress:
-        progress("derive", 0, 1)
-    con.execute("BEGIN TRANSACTION")
-    schema.create_derived(con)
-    con.execute("DELETE FROM catalog_meta")
-    con.execute(
-        "INSERT INTO catalog_meta VALUES ('schema_version', ?), ('built_at', ?)",
-        [schema.SCHEMA_VERSION, _now().isoformat()],
+    built = (
+        schema.stored_version(con) == schema.SCHEMA_VERSION
+        and con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'recommend_shortlist'"
+        ).fetchall()[0][0]
     )
-    con.execute("COMMIT")
-    if progress:
-        progress("derive", 1, 1)
+    if changed or tagged or not built:
+        if progress:
+            progress("derive", 0, 1)
+        con.execute("BEGIN TRANSACTION")
+        schema.create_derived(con)
+        con.execute("DELETE FROM catalog_meta")
+        con.execute(
+            "INSERT INTO catalog_meta VALUES ('schema_version', ?), ('built_at', ?)",
+            [schema.SCHEMA_VERSION, _now().isoformat()],
+        )
+        con.execute("COMMIT")
+        if progress:
+            progress("derive", 1, 1)
     n_crawls, n_records = con.execute(
         "SELECT count(*), coalesce(sum(n_records), 0) FROM crawls"
     ).fetchall()[0]
@@ -228,7 +240,7 @@ def build(
             (replaced if c.crawl_id in known else added).append(c.crawl_id)
         if progress:
             progress("ingest", len(crawls), len(crawls))
-        stats = _finish(con, progress, workers, path)
+        stats = _finish(con, progress, workers, path, bool(added or replaced or retag))
     finally:
         con.close()
     return BuildReport(
@@ -280,7 +292,7 @@ def import_csv(
             )
             con.unregister("csv_batch")
             added.append(batch.crawl_id)
-        stats = _finish(con, progress, workers, path)
+        stats = _finish(con, progress, workers, path, bool(added))
     finally:
         con.close()
     return BuildReport(

@@ -18,7 +18,13 @@ from typing import Any
 
 from deeproot import taxonomy
 from deeproot.catalog import db, schema
-from deeproot.catalog.schema import SHORTLIST_K, TAG_TABLES, type_mask
+from deeproot.catalog.schema import (
+    DETAIL_COLUMNS,
+    EVIDENCE_SQL,
+    SHORTLIST_K,
+    TAG_TABLES,
+    type_mask,
+)
 from deeproot.errors import DataError, InputError
 from deeproot.taxonomy import TABLE_TYPES
 
@@ -227,10 +233,7 @@ def recommend(
 
 # goods_no, name, brand, rating, review_count, price_sale, price_list, currency, image_url,
 # product_url, then the evidence list of the table in use.
-_DETAIL = (
-    "goods_no, name, brand, rating, review_count, price_sale, price_list, currency, image_url, "
-    "product_url"
-)
+_DETAIL = ", ".join(DETAIL_COLUMNS)
 
 
 def _choose(
@@ -295,17 +298,18 @@ def _choose(
             slow.update(p[1] for p in picks)
         shown.update(p[1] for p in picks)
         picked[c] = picks
-    # details only for the few products chosen (evidence lists are costly to fetch); the
-    # shortlist holds them for its own products, recommend_details for the slow path's
+    # details only for the few products chosen (evidence lists are costly to fetch): the
+    # shortlist holds them for its own products, the slow path looks them up
     details: dict[str, tuple] = {}
-    for source, goods in (("recommend_shortlist", shown - slow), ("recommend_details", slow)):
-        if goods:
-            for d in cur.execute(
-                f"SELECT DISTINCT ON (goods_no) {_DETAIL}, ev_{table} FROM {source} "
-                "WHERE goods_no IN (SELECT unnest(?))",
-                [sorted(goods)],
-            ).fetchall():
-                details[d[0]] = d
+    if shown - slow:
+        for d in cur.execute(
+            f"SELECT DISTINCT ON (goods_no) {_DETAIL}, ev_{table} FROM recommend_shortlist "
+            "WHERE goods_no IN (SELECT unnest(?))",
+            [sorted(shown - slow)],
+        ).fetchall():
+            details[d[0]] = d
+    if slow:
+        details.update(_details_slow(cur, sorted(slow), table))
     chosen = {c: [(p[3], details[p[1]]) for p in picks] for c, picks in picked.items()}
     return chosen, counts
 
@@ -368,3 +372,16 @@ def _scan(
             break
         limit *= 4
     return picks
+
+
+def _details_slow(cur: Any, goods: list[str], table: str) -> dict[str, tuple]:
+    """Details and evidence of products outside the shortlist (scans; the rare path)."""
+    rows = cur.execute(
+        f"""WITH p AS (SELECT {_DETAIL}, text_hash FROM products
+                       WHERE goods_no IN (SELECT unnest(?))),
+        ev AS ({EVIDENCE_SQL.replace("{source}", "p")})
+        SELECT {", ".join(f"p.{c}" for c in DETAIL_COLUMNS)}, ev.ev FROM p
+        LEFT JOIN ev ON ev.text_hash = p.text_hash AND ev.table_name = ?""",
+        [goods, table],
+    ).fetchall()
+    return {r[0]: r for r in rows}

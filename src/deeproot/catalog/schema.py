@@ -67,7 +67,11 @@ def type_mask(types: list[str] | tuple[str, ...]) -> int:
     return sum(1 << TABLE_TYPES.index(t) for t in set(types))
 
 
-_CATEGORY_ORDER = "[" + ", ".join(f"'{k}'" for k in CATEGORY_KEYS) + "]"
+_CATEGORY_CASE = (
+    "CASE category "
+    + " ".join(f"WHEN '{k}' THEN {i}" for i, k in enumerate(CATEGORY_KEYS))
+    + " END"
+)
 
 _DDL_DERIVED = f"""
 CREATE OR REPLACE TABLE product_categories AS
@@ -81,41 +85,27 @@ FROM crawl_records r JOIN latest USING (category, crawl_id)
 GROUP BY ALL;
 
 CREATE OR REPLACE TABLE products AS
-WITH latest AS (
-    SELECT * FROM crawl_records
+WITH pick AS (  -- narrow first: sorting or joining whole records (texts) costs several times more
+    SELECT goods_no, crawl_id, category FROM crawl_records
     QUALIFY row_number() OVER (
         PARTITION BY goods_no
-        ORDER BY crawled_at DESC, crawl_id DESC, ingredients_text IS NULL, category) = 1),
+        ORDER BY crawled_at DESC, crawl_id DESC, text_hash IS NULL, category) = 1),
 cats AS (
-    SELECT goods_no,
-           list(category ORDER BY list_position({_CATEGORY_ORDER}, category)) AS categories
+    SELECT goods_no, list(category ORDER BY {_CATEGORY_CASE}) AS categories
     FROM product_categories GROUP BY goods_no),
 seen AS (
     SELECT goods_no, min(crawled_at) AS first_crawled_at, count(DISTINCT crawl_id) AS n_crawls
-    FROM crawl_records GROUP BY goods_no)
+    FROM crawl_records GROUP BY goods_no),
+meta AS (
+    SELECT p.*, c.categories, s.first_crawled_at, s.n_crawls
+    FROM pick p JOIN seen s USING (goods_no) LEFT JOIN cats c USING (goods_no))
 SELECT l.goods_no, l.brand, l.name, l.price_sale, l.price_list, l.currency, l.rating,
        l.review_count, l.image_url, l.product_url, l.ingredients_text, l.text_hash,
        coalesce(l.has_ingredients, l.text_hash IS NOT NULL) AS has_ingredients,
-       coalesce(c.categories, []::VARCHAR[]) AS categories, c.goods_no IS NOT NULL AS listed,
-       s.first_crawled_at, l.crawled_at AS last_crawled_at, l.crawl_id AS last_crawl_id, s.n_crawls
-FROM latest l LEFT JOIN cats c USING (goods_no) JOIN seen s USING (goods_no)
-ORDER BY l.goods_no;
-
-CREATE OR REPLACE TABLE recommend_details AS
-WITH ev AS (
-    SELECT text_hash, table_name,
-           list({{'type': type, 'token': token, 'canonical': canonical}}
-                ORDER BY position NULLS LAST, token) AS ev
-    FROM (SELECT text_hash, table_name, type, token, canonical, min(position) AS position
-          FROM text_matches GROUP BY ALL)
-    GROUP BY ALL)
-SELECT p.goods_no, p.name, p.brand, p.rating, p.review_count, p.price_sale, p.price_list,
-       p.currency, p.image_url, p.product_url, es.ev AS ev_seed, ee.ev AS ev_extended
-FROM products p
-LEFT JOIN ev es ON es.text_hash = p.text_hash AND es.table_name = 'seed'
-LEFT JOIN ev ee ON ee.text_hash = p.text_hash AND ee.table_name = 'extended'
-WHERE p.listed
-ORDER BY p.goods_no;
+       coalesce(m.categories, []::VARCHAR[]) AS categories, m.categories IS NOT NULL AS listed,
+       m.first_crawled_at, l.crawled_at AS last_crawled_at, l.crawl_id AS last_crawl_id,
+       m.n_crawls
+FROM crawl_records l JOIN meta m USING (goods_no, crawl_id, category);
 
 CREATE OR REPLACE TABLE recommend_index AS
 WITH base AS (
@@ -166,11 +156,9 @@ SELECT g.category, m.mask::INTEGER AS mask, sum(g.n)::BIGINT AS n_total,
 FROM g, range({1 << len(TABLE_TYPES)}) m(mask)
 GROUP BY ALL;
 
-CREATE OR REPLACE TABLE recommend_shortlist AS
-SELECT ''::VARCHAR AS table_name, ''::VARCHAR AS type, r.category, r.goods_no, r.brand_key,
-       r.seed_rank, r.bayes_rank, 0::INTEGER AS pos_seed, 0::INTEGER AS pos_bayes,
-       r.score_bayes, d.* EXCLUDE (goods_no)
-FROM recommend_index r JOIN recommend_details d USING (goods_no) LIMIT 0;
+CREATE OR REPLACE TEMP TABLE shortlist_keys (
+    table_name VARCHAR, type VARCHAR, category VARCHAR, goods_no VARCHAR, pos_seed INTEGER,
+    pos_bayes INTEGER);
 
 CREATE OR REPLACE VIEW product_history AS
 SELECT goods_no, crawl_id, crawled_at, category, price_sale, price_list, currency, rating,
@@ -239,8 +227,36 @@ def create_stored(con, path: object = "") -> None:  # noqa: ANN001
 SHORTLIST_K = 100  # per (table, type, category) and ranking, the top products kept
 
 
+# What a recommendation shows of a product, then its evidence per table.
+DETAIL_COLUMNS = (
+    "goods_no",
+    "name",
+    "brand",
+    "rating",
+    "review_count",
+    "price_sale",
+    "price_list",
+    "currency",
+    "image_url",
+    "product_url",
+)
+EVIDENCE_SQL = """
+    SELECT text_hash, table_name,
+           list({'type': type, 'token': token, 'canonical': canonical}
+                ORDER BY position NULLS LAST, token) AS ev
+    FROM (SELECT text_hash, table_name, type, token, canonical, min(position) AS position
+          FROM text_matches WHERE text_hash IN (SELECT text_hash FROM {source})
+          GROUP BY ALL)
+    GROUP BY ALL"""
+
+
 def _fill_shortlist(con) -> None:  # noqa: ANN001
-    """The top SHORTLIST_K of every (table, type, category) by each ranking; type '*': all."""
+    """The top SHORTLIST_K of every (table, type, category) by each ranking; type '*': all.
+
+    Top-N aggregates (`min_by(goods_no, rank, K)`) instead of window sorts; a product in one
+    ranking's top K only gets position K + 1 in the other, which is all a reader needs.
+    """
+    k = SHORTLIST_K
     lists = [("*", "*", "TRUE")] + [
         (table, t, f"(mask_{table} & {1 << i}) <> 0")
         for table in TAG_TABLES
@@ -248,19 +264,37 @@ def _fill_shortlist(con) -> None:  # noqa: ANN001
     ]
     for table, t, cond in lists:
         con.execute(
-            f"""INSERT INTO recommend_shortlist
-            SELECT '{table}', '{t}', r.category, r.goods_no, r.brand_key, r.seed_rank,
-                   r.bayes_rank, r.pos_seed, r.pos_bayes, r.score_bayes, d.* EXCLUDE (goods_no)
-            FROM (SELECT * FROM (
-                      SELECT *,
-                             row_number() OVER (PARTITION BY category ORDER BY seed_rank)
-                                 AS pos_seed,
-                             row_number() OVER (PARTITION BY category ORDER BY bayes_rank)
-                                 AS pos_bayes
-                      FROM recommend_index WHERE {cond})
-                  WHERE pos_seed <= {SHORTLIST_K} OR pos_bayes <= {SHORTLIST_K}) r
-            JOIN recommend_details d USING (goods_no)"""
+            f"""INSERT INTO shortlist_keys
+            WITH tops AS (
+                SELECT category, min_by(goods_no, seed_rank, {k}) AS by_seed,
+                       min_by(goods_no, bayes_rank, {k}) AS by_bayes
+                FROM recommend_index WHERE {cond} GROUP BY category),
+            s AS (SELECT category, unnest(by_seed) AS goods_no,
+                         generate_subscripts(by_seed, 1) AS pos FROM tops),
+            b AS (SELECT category, unnest(by_bayes) AS goods_no,
+                         generate_subscripts(by_bayes, 1) AS pos FROM tops)
+            SELECT '{table}', '{t}', category, goods_no, coalesce(s.pos, {k + 1}),
+                   coalesce(b.pos, {k + 1})
+            FROM s FULL OUTER JOIN b USING (category, goods_no)"""
         )
+    cols = ", ".join(f"p.{c}" for c in DETAIL_COLUMNS[1:])
+    con.execute(
+        f"""CREATE OR REPLACE TABLE recommend_shortlist AS
+        WITH p AS (
+            SELECT goods_no, {cols}, p.text_hash FROM products p
+            WHERE goods_no IN (SELECT goods_no FROM shortlist_keys)),
+        ev AS ({EVIDENCE_SQL.replace("{source}", "p")})
+        SELECT k.table_name, k.type, k.category, k.goods_no, r.brand_key, r.seed_rank,
+               r.bayes_rank, k.pos_seed, k.pos_bayes, r.score_bayes,
+               {cols},
+               es.ev AS ev_seed, ee.ev AS ev_extended
+        FROM shortlist_keys k JOIN recommend_index r USING (category, goods_no)
+        JOIN p USING (goods_no)
+        LEFT JOIN ev es ON es.text_hash = p.text_hash AND es.table_name = 'seed'
+        LEFT JOIN ev ee ON ee.text_hash = p.text_hash AND ee.table_name = 'extended'
+        ORDER BY k.table_name, k.type, k.category, r.seed_rank"""
+    )
+    con.execute("DROP TABLE shortlist_keys")
 
 
 def create_derived(con) -> None:  # noqa: ANN001
