@@ -313,3 +313,51 @@ def test_library_run_reports_progress_and_stops_on_long_retry_after(
         1 for e in events if e["event"] == "record"
     )
     assert sum(1 for r in site.log if r["goods_no"] == second and r["kind"] == "detail") == 1
+
+
+def test_ctrl_c_marks_interrupted_and_says_how_to_resume(
+    small_site, small_products, tmp_path, capsys
+):
+    out = tmp_path / "data"
+    with serve(small_site, Faults(latency=0.01)) as site:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "deeproot.cli.main",
+                "crawl",
+                "-c",
+                CATS,
+                "--base-url",
+                site.base_url,
+                "--out",
+                str(out),
+                "--delay",
+                "0",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            found = list((out / "crawls").glob("*.records.jsonl")) if out.exists() else []
+            if found and len(read_checkpoint(found[0])) >= 10:
+                break
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1
+    assert err.splitlines()[-1] == (
+        f"error: crawl interrupted; its records so far are kept: finish it with "
+        f"deeproot crawl --resume --out {out}"
+    )
+    [manifest] = (out / "crawls").glob("*.json")
+    assert json.loads(manifest.read_text())["status"] == "interrupted"
+    assert partitions(out) == []
+    with serve(small_site) as site2:
+        rc, _, err = crawl(
+            capsys, "-c", CATS, "--base-url", site2.base_url, "--out", str(out), "--resume"
+        )
+    assert rc == 0, err
+    assert comparable(read_records(partitions(out)[0])) == expected_records(small_products)

@@ -198,8 +198,14 @@ def crawl(
             "can reach you",
             err=True,
         )
-    with _Progress(sys.stderr.isatty()) as progress:
-        report = run_crawl(s, progress=progress)
+    try:
+        with _Progress(sys.stderr.isatty()) as progress:
+            report = run_crawl(s, progress=progress)
+    except KeyboardInterrupt:
+        raise DeeprootError(
+            f"crawl interrupted; its records so far are kept: finish it with "
+            f"deeproot crawl --resume --out {s.out}"
+        ) from None
     if as_json:
         typer.echo(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
     else:
