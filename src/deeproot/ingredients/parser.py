@@ -172,8 +172,10 @@ def _colon_parts(line: str, d: Dictionary) -> list[tuple[str | None, str]]:
             rest = rest[m.end() :]
             continue
         # a header glued to the end of the previous list: "…, 리날룰S20 : 라우릭애씨드, …"
-        head_start = max(_top_level(rest[:colon], ",", last=True),
-                         _top_level(rest[:colon], "@", last=True)) + 1
+        head_start = (
+            max(_top_level(rest[:colon], ",", last=True), _top_level(rest[:colon], "@", last=True))
+            + 1
+        )
         chunk = rest[head_start:colon].strip()
         value_after = rest[colon + 1 :].strip()
         if not chunk or _is_amount(value_after.split(",")[0]):
