@@ -118,8 +118,9 @@ def test_delay_spaces_every_request(small_products, tmp_path, tmp_path_factory, 
     times = [r["t"] for r in site.log]
     assert len(times) == 8  # robots, listing, 3 x (detail, notice)
     gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
-    assert min(gaps) >= 0.2 - 0.01
-    assert max(gaps) - min(gaps) > 0.005  # jittered, not a fixed beat
+    # gaps are drawn from [0.3, 0.45] s; arrival times at the server wobble a little under load
+    assert min(gaps) >= 0.3 - 0.06
+    assert max(gaps) - min(gaps) > 0.02  # jittered, not a fixed beat
 
 
 def main_with_delay(capsys, base_url: str, out) -> tuple[int, str, str]:
@@ -136,7 +137,7 @@ def main_with_delay(capsys, base_url: str, out) -> tuple[int, str, str]:
             "--out",
             str(out),
             "--delay",
-            "0.2",
+            "0.3",
             "--no-autothrottle",
         ]
     )
