@@ -191,3 +191,35 @@ def test_max_pages_limits_listing_and_json_report(small_site, tmp_path, capsys):
     }
     assert report["partition"] == str(partitions(out)[0])
     assert report["settings"]["max_pages"] == 1
+
+
+def test_resume_refuses_a_crawl_that_is_still_running(tmp_path, capsys):
+    import subprocess
+    import sys
+
+    crawls = tmp_path / "d" / "crawls"
+    crawls.mkdir(parents=True)
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        (crawls / "20261126T000000Z-abcd.json").write_text(
+            json.dumps(
+                {
+                    "crawl_id": "20261126T000000Z-abcd",
+                    "status": "running",
+                    "pid": sleeper.pid,
+                    "started_at": "2026-11-26T00:00:00+00:00",
+                }
+            )
+        )
+        rc, out, err = crawl(
+            capsys, "--out", str(tmp_path / "d"), "--base-url", "http://127.0.0.1:9", "--resume"
+        )
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    assert (rc, out) == (1, "")
+    assert err == (
+        f"error: crawl 20261126T000000Z-abcd is still running (pid {sleeper.pid}); "
+        "wait for it to finish\n"
+    )
+    assert not (tmp_path / "d" / "products").exists()

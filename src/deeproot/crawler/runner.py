@@ -95,20 +95,15 @@ class CrawlReport:
         return asdict(self)
 
 
-def _spawn(job: dict[str, Any]) -> subprocess.Popen:
-    env = dict(os.environ)
-    return subprocess.Popen(
+def _run_worker(job: dict[str, Any], progress: Progress | None) -> dict[str, Any] | None:
+    """Run the crawl worker on `job`; relay its events; its final "done" event, or None."""
+    proc = subprocess.Popen(
         [sys.executable, "-m", "deeproot.crawler._worker"],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
         encoding="utf-8",
-        env=env,
     )
-
-
-def _run_worker(job: dict[str, Any], progress: Progress | None) -> dict[str, Any] | None:
-    proc = _spawn(job)
     assert proc.stdin is not None and proc.stdout is not None
     proc.stdin.write(json.dumps(job, ensure_ascii=False))
     proc.stdin.close()
@@ -150,13 +145,8 @@ def _prepare(s: CrawlSettings) -> tuple[str, dict[str, Any] | None]:
         raise InputError(
             f"cannot write to output folder {s.out}: {exc.strerror}; choose --out"
         ) from exc
-    if s.resume:
-        m = storage.latest_unfinished(s.out)
-        if m is None:
-            raise InputError(
-                f"nothing to resume in {s.out}: no unfinished crawl; run without --resume"
-            )
-        return m["crawl_id"], m
+    if old is not None:
+        return old["crawl_id"], old
     return storage.new_crawl_id(), None
 
 
