@@ -127,7 +127,9 @@ def make_store(out: Path, n: int, n_texts: int, seed: int = 7) -> None:
         "goods_no": goods,
         "category": [cats[c] for c in cat],
         "disp_cat_no": ["1000001000400080001"] * n,
-        "brand": [f"{brands[b]}{'' if s == 0 else s}" for b, s in zip(brand_ix, brand_sfx)],
+        "brand": [
+            f"{brands[b]}{'' if s == 0 else s}" for b, s in zip(brand_ix, brand_sfx, strict=True)
+        ],
         "name": [f"product {i}" for i in range(n)],
         "price_sale": price.tolist(),
         "price_list": (price + 1000).tolist(),
@@ -220,11 +222,15 @@ def main() -> None:
     ap.add_argument("--texts", type=int, default=100_000, help="distinct ingredient lists")
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--dir", type=Path, default=None, help="work folder (default: a temp dir)")
+    ap.add_argument("--reuse-store", action="store_true", help="keep a store already in --dir")
     args = ap.parse_args()
     work = args.dir or Path(tempfile.mkdtemp(prefix="deeproot-bench-"))
     store, db = work / "store", work / "catalog.duckdb"
     try:
-        make_store(store, args.products, args.texts)
+        if not (args.reuse_store and store.is_dir()):
+            make_store(store, args.products, args.texts)
+        for f in work.glob("catalog.duckdb*"):
+            shutil.rmtree(f) if f.is_dir() else f.unlink()
         shutil.move(str(store / "products" / "crawl_id=bench-2"), work / "held")
         first = timed_build(store, db, args.workers)
         print(

@@ -220,3 +220,23 @@ def test_build_cli_reports_skips(capsys, tmp_path: Path):
     assert code == 0
     assert err == "skipped crawl x: no manifest (crawl running or interrupted)\n"
     assert out.splitlines()[1].startswith("0 crawl(s), 0 records, 0 products (0 listed now)")
+
+
+def test_default_paths_follow_deeproot_data_dir(capsys, monkeypatch, crawl_dir, tmp_path):
+    monkeypatch.setenv("DEEPROOT_DATA_DIR", str(tmp_path / "data"))
+    tonic = crawl_dir / "tonic_ingredient_data2_add_type.csv"
+    assert run(capsys, "catalog", "import-csv", tonic)[0] == 0
+    assert (tmp_path / "data" / "catalog.duckdb").is_file()
+    code, out, _ = run(capsys, "sql", "SELECT count(*) AS n FROM products", "--format", "csv")
+    assert (code, out) == (0, "n\n64\n")
+    code, out, _ = run(capsys, "recommend", "--type", "탈모성", "--top", "1", "--json")
+    doc = json.loads(out)
+    assert [c["category"] for c in doc["categories"] if c["picks"]] == ["scalp_tonic"]
+    assert [c["n_total"] for c in doc["categories"]] == [0, 0, 0, 0, 0, 64, 0]
+    # `catalog build` reads the store in the same data dir: none there yet
+    code, _, err = run(capsys, "catalog", "build")
+    assert code == 1
+    assert err == (
+        f"error: no crawl store at {tmp_path / 'data'} (no products/ folder); run "
+        f"`deeproot crawl --out {tmp_path / 'data'}` first\n"
+    )

@@ -39,10 +39,15 @@ def connect_write(db_path: str | os.PathLike[str], *, memory_limit: str = "2GB")
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise InputError(f"cannot create the folder for {path}: {exc.strerror}") from exc
+    from deeproot.catalog.recommend import close_connections
+
+    close_connections()  # this process's cached read-only handles would block the writer
     try:
         con = duckdb.connect(str(path))
-    except duckdb.IOException as exc:
-        raise DataError(f"cannot open {path} for writing (is it open elsewhere?): {exc}") from exc
+    except duckdb.Error as exc:
+        raise DataError(
+            f"cannot open {path} for writing (is it open in another program?): {_first_line(exc)}"
+        ) from exc
     tmp = path.parent / (path.name + ".tmp")
     con.execute(f"SET memory_limit='{memory_limit}'")
     con.execute(f"SET temp_directory='{_sql_str(str(tmp))}'")

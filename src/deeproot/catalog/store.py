@@ -69,6 +69,11 @@ def discover(store: str | Path) -> list[StoreCrawl]:
     if not root.is_dir():
         raise InputError(f"no crawl store at {root}; run `deeproot crawl --out {root}` first")
     products = root / "products" if (root / "products").is_dir() else root
+    if products == root and not any(root.glob("crawl_id=*")):
+        raise InputError(
+            f"no crawl store at {root} (no products/ folder); run `deeproot crawl --out {root}` "
+            "first"
+        )
     base = products.parent if products.name == "products" else root
     crawls = []
     for d in sorted(products.glob("crawl_id=*")):
