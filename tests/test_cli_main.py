@@ -49,3 +49,15 @@ def test_start_up_imports_nothing_heavy():
     )
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert res.stdout.strip() == ""
+
+
+def test_exit_codes_from_commands_are_kept(monkeypatch):
+    import typer
+
+    from deeproot.cli import main as m
+
+    @m.app.command("_exit7", hidden=True)
+    def _exit7() -> None:
+        raise typer.Exit(7)
+
+    assert main(["_exit7"]) == 7

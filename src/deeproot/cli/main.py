@@ -60,7 +60,7 @@ _CLI_LIBS = ("click", "typer")
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI, mapping DeeprootError to a one-line message and exit code 1."""
     try:
-        app(args=argv, standalone_mode=False)
+        rc = app(args=argv, standalone_mode=False)
     except DeeprootError as exc:
         if os.environ.get("DEEPROOT_DEBUG") == "1":
             raise
@@ -88,7 +88,8 @@ def main(argv: list[str] | None = None) -> int:
             err=True,
         )
         return 2
-    return 0
+    # without standalone mode typer returns exit codes (typer.Exit, Ctrl-C) instead of raising
+    return rc if isinstance(rc, int) else 0
 
 
 if __name__ == "__main__":
