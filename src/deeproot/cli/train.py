@@ -47,6 +47,9 @@ def train_cmd(
     seed: int = typer.Option(0, "--seed"),
     limit: int = typer.Option(0, "--limit", help="Use about this many images (whole visits)."),
     augment: bool = typer.Option(True, "--augment/--no-augment", help="Random flips."),
+    drop_path: float = typer.Option(
+        0.2, "--drop-path", help="Stochastic depth rate of the backbone (B1 default 0.2)."
+    ),
     pretrained: bool = typer.Option(False, "--pretrained", help="Start from ImageNet weights."),
     weights: Path | None = typer.Option(None, "--weights", help="Start from a weights file."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
@@ -82,6 +85,7 @@ def train_cmd(
         seed=seed,
         limit=limit,
         augment=augment,
+        drop_path=drop_path,
         pretrained=pretrained,
         weights=str(weights) if weights else None,
         device=device,
@@ -234,7 +238,7 @@ def export_cmd(
     for m in res.models:
         typer.echo(
             f"{m.file}: {m.size_bytes / 1e6:.1f} MB {b.models[0].dtype}, parity on "
-            f"{m.n_parity} real inputs: max |torch - onnxruntime| {m.max_abs_diff:.2e}, "
+            f"{m.n_parity} validation images: max |torch - onnxruntime| {m.max_abs_diff:.2e}, "
             f"argmax agreement {m.agreement:.4f}"
         )
         temps = ", ".join(f"{k} {t:.2f}" for k, t in m.temperature.items())

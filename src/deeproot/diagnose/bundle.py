@@ -132,7 +132,8 @@ def _model(root: Path, i: int, obj: Any, n_classes: int) -> ModelSpec:
     file = obj.get("file")
     if not isinstance(file, str) or not file.endswith(".onnx") or Path(file).name != file:
         raise _fail(
-            root, f"{where}.file must be an .onnx file name inside the bundle, got {file!r}",
+            root,
+            f"{where}.file must be an .onnx file name inside the bundle, got {file!r}",
         )
     if not (root / file).is_file():
         raise _fail(root, f"{where}.file {file} does not exist")

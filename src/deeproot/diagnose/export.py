@@ -250,8 +250,8 @@ def _export_one(
             ref = heads[hi][done : done + len(xs)]
             max_diff = max(max_diff, float(np.abs(o - ref).max()))
             agree += int((o.argmax(1) == ref.argmax(1)).sum())
-            n += len(xs)
             onnx_heads[hi].append(o)
+        n += len(xs) * len(symptoms)
         done += len(xs)
         if progress:
             progress(f"onnxruntime parity {run.name}", done, len(rows))
@@ -290,7 +290,7 @@ def _export_one(
         symptoms,
         max_diff,
         agreement,
-        n,
+        done,
         temps,
         ece0,
         ece1,
@@ -363,6 +363,7 @@ def export_bundle(
         verify_onnx(bundle)
         if out.exists():
             shutil.rmtree(out)
+        tmp.chmod(0o755)
         tmp.rename(out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -25,12 +25,18 @@ class MultiHead(nn.Module):
     `forward` returns a tuple of logits [batch, n_classes], one per symptom in `symptoms` order.
     """
 
-    def __init__(self, symptoms: tuple[str, ...], n_classes: int, dropout: float = 0.2) -> None:
+    def __init__(
+        self,
+        symptoms: tuple[str, ...],
+        n_classes: int,
+        dropout: float = 0.2,
+        drop_path: float = 0.2,
+    ) -> None:
         super().__init__()
         from torchvision.models import efficientnet_b1
 
         self.symptoms = tuple(symptoms)
-        self.backbone = efficientnet_b1(weights=None).features
+        self.backbone = efficientnet_b1(weights=None, stochastic_depth_prob=drop_path).features
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.dropout = nn.Dropout(dropout)
         self.heads = nn.ModuleList(nn.Linear(FEATURES, n_classes) for _ in symptoms)
@@ -61,13 +67,14 @@ def build_model(
     n_classes: int,
     pretrained: bool = False,
     weights: str | Path | None = None,
+    drop_path: float = 0.2,
 ) -> MultiHead:
     """A B1 multi-head model: random init, ImageNet weights (`pretrained`), or a weights file.
 
     `weights` may be a torchvision EfficientNet-B1 state dict (keys `features.*`), a deeproot
     checkpoint (`best.pt`) or a bare MultiHead state dict; only shape-matching tensors load.
     """
-    model = MultiHead(symptoms, n_classes)
+    model = MultiHead(symptoms, n_classes, drop_path=drop_path)
     if pretrained:
         from torchvision.models import EfficientNet_B1_Weights, efficientnet_b1
 

@@ -56,6 +56,7 @@ class TrainConfig:
     seed: int = 0
     limit: int = 0
     augment: bool = True
+    drop_path: float = 0.2
     pretrained: bool = False
     weights: str | None = None
     device: str = "auto"
@@ -314,7 +315,9 @@ def _train_one(
     )
     y_train = np.stack([to_classes([r[k] for r in tr_rows], n_classes) for k in symptoms], 1)
     weights = [class_weights(y_train[:, h], n_classes) for h in range(len(symptoms))]
-    model = build_model(symptoms, n_classes, cfg.pretrained, cfg.weights).to(device)
+    model = build_model(
+        symptoms, n_classes, cfg.pretrained, cfg.weights, drop_path=cfg.drop_path
+    ).to(device)
     train_dl = make_loader(
         tr_rows, symptoms, n_classes, pre, cfg.batch_size, True, cfg.augment, cfg.workers, cfg.seed
     )

@@ -1,0 +1,191 @@
+"""A short CPU training run that really learns, and its export to a bundle with parity checks.
+
+One EfficientNet-B1 multi-head model is trained through the CLI on synthetic visits at a small
+input (96x128, the 4:3 shape of the photos) for 4 epochs on ~390 images, then exported; held-out
+visits (~95 images) must score a mean macro-F1 well above the majority baseline.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import yaml
+from PIL import Image
+
+from deeproot.cli.main import main
+from deeproot.diagnose.bundle import load_bundle, verify_onnx
+from deeproot.diagnose.preprocess import prepare
+from deeproot.diagnose.synthetic import generate
+from deeproot.errors import DataError, InputError
+from deeproot.taxonomy import SYMPTOM_KEYS
+
+pytestmark = pytest.mark.train
+EPOCHS = 4
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    base = tmp_path_factory.mktemp("train")
+    generate(base / "ds", 100, seed=1)
+    assert main(["dataset", "index", str(base / "ds"), "--out", str(base / "index.parquet")]) == 0
+    args = [
+        "train",
+        "--index",
+        str(base / "index.parquet"),
+        "--out",
+        str(base / "run"),
+        "--size",
+        "96x128",
+        "--epochs",
+        str(EPOCHS),
+        "--batch-size",
+        "8",
+        "--lr",
+        "2e-3",
+    ]
+    assert main(args) == 0
+    return base / "run"
+
+
+def test_run_folder_records_everything(run: Path) -> None:
+    assert sorted(p.name for p in run.iterdir()) == [
+        "args.yaml",
+        "best.pt",
+        "metrics.jsonl",
+        "run.json",
+        "split.json",
+    ]
+    args = yaml.safe_load((run / "args.yaml").read_text())
+    assert (args["epochs"], args["size"], args["symptom"], args["classes"]) == (
+        EPOCHS,
+        "96x128",
+        "all",
+        3,
+    )
+    lines = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [x["epoch"] for x in lines] == list(range(1, EPOCHS + 1))
+    for x in lines:
+        assert set(x["val"]) == set(SYMPTOM_KEYS)
+        m = x["val"]["hair_loss"]
+        assert set(m) >= {
+            "accuracy",
+            "balanced_accuracy",
+            "macro_f1",
+            "qwk",
+            "confusion",
+            "majority_accuracy",
+            "majority_macro_f1",
+        }
+        assert np.array(m["confusion"]).shape == (3, 3) and np.array(m["confusion"]).sum() == m["n"]
+    meta = json.loads((run / "run.json").read_text())
+    best = max(lines, key=lambda x: x["mean_macro_f1"])
+    assert meta["best_epoch"] == best["epoch"]
+    assert meta["preprocess"] == {
+        "size": [96, 128],
+        "resize": "letterbox",
+        "grayscale": False,
+        "mean": [0.485, 0.456, 0.406],
+        "std": [0.229, 0.224, 0.225],
+    }
+    split = json.loads((run / "split.json").read_text())
+    visits = lambda names: {"_".join(n.split("_")[:3]) for n in names}  # noqa: E731
+    assert not visits(split["train"]) & visits(split["val"])
+    assert meta["dataset"]["n_val"] == len(split["val"]) > 30
+
+
+def test_training_learns_beyond_majority(run: Path) -> None:
+    meta = json.loads((run / "run.json").read_text())
+    m = meta["metrics"]
+    f1 = np.mean([m[k]["macro_f1"] for k in SYMPTOM_KEYS])
+    base = np.mean([m[k]["majority_macro_f1"] for k in SYMPTOM_KEYS])
+    bal = np.mean([m[k]["balanced_accuracy"] for k in SYMPTOM_KEYS])
+    assert f1 >= base + 0.15, (f1, base)
+    assert bal >= 1 / 3 + 0.1, bal  # majority balanced accuracy is exactly 1/3 with 3 classes
+    assert sum(m[k]["macro_f1"] > m[k]["majority_macro_f1"] + 0.15 for k in SYMPTOM_KEYS) >= 3
+
+
+@pytest.fixture(scope="module")
+def bundle(run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("bundle") / "b"
+    assert main(["export", str(run), "--out", str(out)]) == 0
+    return out
+
+
+def test_export_bundle_schema_and_parity(bundle: Path, run: Path, capsys) -> None:  # noqa: ANN001
+    b = load_bundle(bundle)
+    verify_onnx(b)
+    assert (b.demo, b.dataset["name"], b.classes) == (
+        True,
+        "synthetic",
+        ("양호", "경증·중등도", "중증"),
+    )
+    (m,) = b.models
+    assert (m.file, m.dtype, m.input, m.symptoms) == (
+        "multihead.onnx",
+        "fp32",
+        "image",
+        SYMPTOM_KEYS,
+    )
+    assert all(0.05 <= t <= 20 for t in m.temperature.values())
+    assert set(m.metrics) == set(SYMPTOM_KEYS)
+    # the bundle's metrics are the ONNX model's own; with fp32 they equal torch's best epoch
+    best = json.loads((run / "run.json").read_text())["metrics"]
+    for k in SYMPTOM_KEYS:
+        assert m.metrics[k]["confusion"] == best[k]["confusion"]
+    # dynamic batch axis, raw logits per symptom
+    sess = ort.InferenceSession(str(m.path), providers=["CPUExecutionProvider"])
+    split = json.loads((run / "split.json").read_text())["val"][:5]
+    root = json.loads((run / "run.json").read_text())["dataset"]["index"]
+    from deeproot.diagnose.dataset import read_index
+
+    paths = {r["image_file_name"]: r["path"] for r in read_index(root)[0]}
+    x = np.stack([prepare(Image.open(paths[n]), m.preprocess) for n in split])
+    five = sess.run(None, {"image": x})
+    one = sess.run(None, {"image": x[:1]})
+    assert [o.shape for o in five] == [(5, 3)] * 6
+    assert np.allclose(five[0][:1], one[0], atol=1e-5)
+
+
+def test_export_int8_small_and_agrees(run: Path, tmp_path: Path, capsys) -> None:  # noqa: ANN001
+    assert (
+        main(["export", str(run), "--out", str(tmp_path / "q"), "--dtype", "int8", "--json"]) == 0
+    )
+    rep = json.loads(capsys.readouterr().out)
+    (m,) = rep["models"]
+    assert m["size_bytes"] < 8_000_000 and m["agreement"] >= 0.97 and m["max_abs_diff"] < 0.5
+    assert load_bundle(tmp_path / "q").models[0].dtype == "int8"
+
+
+def test_export_fails_beyond_tolerance(run: Path, tmp_path: Path, capsys) -> None:  # noqa: ANN001
+    code = main(
+        ["export", str(run), "--out", str(tmp_path / "f"), "--dtype", "fp16", "--atol", "1e-9"]
+    )
+    err = capsys.readouterr().err
+    assert code == 1 and "export parity failed" in err and "max |torch - onnxruntime| =" in err
+    assert not (tmp_path / "f").exists()
+
+
+def test_export_refuses_bad_targets(run: Path, bundle: Path, tmp_path: Path, capsys) -> None:  # noqa: ANN001
+    assert main(["export", str(run), "--out", str(bundle)]) == 1
+    assert "exists and is not empty; pass --force" in capsys.readouterr().err
+    assert main(["export", str(tmp_path), "--out", str(tmp_path / "x")]) == 1
+    assert "is not a training run folder" in capsys.readouterr().err
+
+
+def test_train_rejects_bad_options(run: Path, tmp_path: Path, capsys) -> None:  # noqa: ANN001
+    index = json.loads((run / "run.json").read_text())["dataset"]["index"]
+    base = ["train", "--index", index, "--out", str(tmp_path / "r")]
+    assert main([*base, "--symptom", "itch"]) == 1
+    assert "unknown symptom 'itch'" in capsys.readouterr().err
+    assert main([*base, "--loss", "hinge"]) == 1
+    assert "--loss must be one of ce, focal" in capsys.readouterr().err
+    assert main(["train", "--index", str(tmp_path / "no.parquet"), "--out", str(tmp_path)]) == 1
+    assert "does not exist; build it with `deeproot dataset index ROOT`" in capsys.readouterr().err
+    with pytest.raises((InputError, DataError)):
+        from deeproot.diagnose.train import TrainConfig
+
+        TrainConfig(index=index, out=str(tmp_path), size="12").check()

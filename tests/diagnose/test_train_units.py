@@ -1,0 +1,64 @@
+"""Metrics, class weights, sizes and temperature fitting: exact values on small inputs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from deeproot.diagnose.metrics import confusion, expected_calibration_error, summarize, to_classes
+from deeproot.diagnose.train import TrainConfig, class_weights, parse_size, preprocess_for
+from deeproot.errors import InputError
+
+
+def test_merge_to_three_classes() -> None:
+    assert to_classes([0, 1, 2, 3], 3).tolist() == [0, 1, 1, 2]
+    assert to_classes([0, 1, 2, 3], 4).tolist() == [0, 1, 2, 3]
+
+
+def test_summarize_exact_values() -> None:
+    y = [0, 0, 0, 0, 1, 1, 2, 2]
+    p = [0, 0, 0, 1, 1, 2, 2, 2]
+    m = summarize(y, p, 3)
+    assert m["confusion"] == [[3, 1, 0], [0, 1, 1], [0, 0, 2]]
+    assert m["accuracy"] == 0.75
+    assert m["balanced_accuracy"] == pytest.approx((0.75 + 0.5 + 1.0) / 3, abs=1e-6)
+    f1 = [2 * 1 * 0.75 / 1.75, 2 * 0.5 * 0.5 / 1.0, 2 * (2 / 3) * 1 / (5 / 3)]
+    assert m["macro_f1"] == pytest.approx(np.mean(f1), abs=1e-6)
+    # majority: always class 0 -> accuracy 0.5, F1 of class 0 = 2/3, averaged over 3 classes
+    assert (m["majority_class"], m["majority_accuracy"]) == (0, 0.5)
+    assert m["majority_macro_f1"] == pytest.approx((2 / 3) / 3, abs=1e-6)
+    assert m["majority_balanced_accuracy"] == pytest.approx(1 / 3, abs=1e-6)
+    assert summarize(y, y, 3)["qwk"] == 1.0
+    assert summarize(y, [2, 2, 2, 2, 1, 1, 0, 0], 3)["qwk"] < 0
+
+
+def test_confusion_and_ece() -> None:
+    assert confusion([1, 1], [0, 1], 2).tolist() == [[0, 0], [1, 1]]
+    probs = np.array([[0.9, 0.1], [0.9, 0.1]])
+    assert expected_calibration_error(probs, [0, 1]) == pytest.approx(0.4)
+
+
+def test_class_weights_inverse_frequency() -> None:
+    w = class_weights([0, 0, 0, 1], 3)
+    assert w.tolist() == pytest.approx([4 / 9, 4 / 3, 0.0])
+
+
+def test_sizes_and_seed_grayscale_recipe() -> None:
+    assert parse_size("240") == (240, 240) and parse_size("180x240") == (180, 240)
+    with pytest.raises(InputError, match="--size must be N or HxW"):
+        parse_size("big")
+    cfg = TrainConfig(index="i", out="o")
+    assert preprocess_for(cfg, ("dandruff",)).grayscale is True
+    assert preprocess_for(cfg, ("interfollicular_erythema",)).grayscale is False
+    assert preprocess_for(cfg, ("dandruff", "hair_loss")).grayscale is False
+
+
+def test_temperature_fit_recovers_known_temperature() -> None:
+    from deeproot.diagnose.export import fit_temperature
+
+    rng = np.random.default_rng(0)
+    true = rng.normal(0, 2, (4000, 3))
+    p = np.exp(true) / np.exp(true).sum(1, keepdims=True)
+    y = np.array([rng.choice(3, p=row) for row in p])
+    # logits that are 2.5x too confident: the fitted temperature should undo it
+    assert fit_temperature(true * 2.5, y) == pytest.approx(2.5, rel=0.1)
