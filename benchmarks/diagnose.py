@@ -287,6 +287,12 @@ def main() -> None:
             trained = args.bundle or (
                 DEMO_BUNDLE if (DEMO_BUNDLE / "bundle.json").is_file() else None
             )
+            if trained and any(m.dtype != "fp32" for m in load_bundle(trained).models):
+                print(
+                    f"{trained} stores {load_bundle(trained).models[0].dtype} weights, not fp32;"
+                    " quantising the random-weight B1 instead"
+                )
+                trained = None
             src = trained or bundles["multihead"]
             calib = synthetic_set(args.calib, 11)
             t = time.perf_counter()
