@@ -218,7 +218,10 @@ def test_build_cli_reports_skips(capsys, tmp_path: Path):
         capsys, "catalog", "build", "--data", tmp_path / "store", "--db", tmp_path / "c.duckdb"
     )
     assert code == 0
-    assert err == "skipped crawl x: no manifest (crawl running or interrupted)\n"
+    assert err == (
+        "computing products, history and recommendation tables\n"
+        "skipped crawl x: no manifest (crawl running or interrupted)\n"
+    )
     assert out.splitlines()[1].startswith("0 crawl(s), 0 records, 0 products (0 listed now)")
 
 

@@ -18,6 +18,8 @@ def _progress() -> Any:
     last: dict[str, int] = {}
 
     def report(stage: str, done: int, total: int) -> None:
+        if stage == "derive" and done == 0:
+            typer.echo("computing products, history and recommendation tables", err=True)
         if stage != "tag" or not total:
             return
         step = done * 10 // total
