@@ -14,10 +14,10 @@ def real_rows(crawl_dir: Path) -> list[Row]:
 
 
 @pytest.fixture(scope="session")
-def real_db(crawl_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def real_db(crawl_dir: Path, real_rows, tmp_path_factory: pytest.TempPathFactory) -> Path:
     from deeproot.catalog.build import import_csv
 
     db = tmp_path_factory.mktemp("catalog") / "catalog.duckdb"
     rep = import_csv([crawl_dir], db)
-    assert rep.added and rep.n_records == 1051
+    assert rep.added and rep.n_records == len(real_rows)
     return db

@@ -86,14 +86,13 @@ def _category_for(path: Path, link: str) -> Category | None:
     return None
 
 
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+
+
 def _num(value: str, kind: type) -> float | int | None:
-    v = (value or "").strip().replace(",", "")
-    if not v:
-        return None
-    try:
-        return kind(float(v))
-    except ValueError:
-        return None
+    """The first number in a cell ("4.8", "2,855", "(999+)"); None when there is none."""
+    m = _NUMBER.search((value or "").replace(",", ""))
+    return kind(float(m.group())) if m else None
 
 
 def read_csvs(
