@@ -154,3 +154,34 @@ def test_missing_store_is_one_line_error(tmp_path: Path):
 
     with pytest.raises(InputError, match=r"no crawl store at .*nope; run `deeproot crawl --out"):
         build(tmp_path / "nope", tmp_path / "c.duckdb")
+
+
+def test_csv_import_and_crawls_share_one_catalog(crawl_dir: Path, tmp_path: Path):
+    from deeproot.catalog.build import import_csv
+
+    db = tmp_path / "c.duckdb"
+    import_csv([crawl_dir / "tonic_ingredient_data2_add_type.csv"], db)
+    goods = q(db, "SELECT goods_no, rating, review_count FROM products ORDER BY goods_no LIMIT 1")
+    g, rating, reviews = goods[0]
+    out = tmp_path / "store"
+    write_crawl(
+        out, "c9", [rec("c9", T3, g, "scalp_tonic", price=15000, reviews=reviews + 7, text=NEW)]
+    )
+    rep = build(out, db)
+    assert (rep.added, rep.n_crawls) == (("c9",), 2)
+    # the CSV pseudo-crawl is dated 2024-11-07, so the 2026 crawl is the latest state
+    assert q(
+        db,
+        "SELECT crawl_id LIKE 'csv-%', crawled_at, price_sale, review_count "
+        "FROM product_history WHERE goods_no = ? ORDER BY crawled_at",
+        [g],
+    ) == [
+        (True, datetime(2024, 11, 7), None, reviews),
+        (False, datetime(2026, 3, 5, 3, 0), 15000, reviews + 7),
+    ]
+    assert q(
+        db, "SELECT price_sale, review_count, last_crawl_id FROM products WHERE goods_no = ?", [g]
+    ) == [(15000, reviews + 7, "c9")]
+    # the crawl covered scalp_tonic with one product: the tonic listing is now that crawl's
+    assert q(db, "SELECT count(*) FROM product_categories WHERE category = 'scalp_tonic'") == [(1,)]
+    assert q(db, "SELECT count(*) FILTER (WHERE listed), count(*) FROM products") == [(1, 64)]

@@ -4,7 +4,8 @@ The files are UTF-8 with a BOM, start with unnamed pandas index columns, and ord
 differently (`brand_name` before or after `product_name`), so columns are read by header name. The
 category comes from the dispCatNo in `product_link`, else from the file-name prefix (`shampoo_…`);
 goodsNo from the link. The files hold no prices. A set of files becomes one pseudo-crawl whose id
-is `csv-` plus a hash of the files' contents, so importing the same files twice changes nothing.
+is `csv-` plus a hash of the files' contents, so importing the same files twice changes nothing;
+it is dated 2024-11-07, when the original crawl was published, unless told otherwise.
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ REQUIRED = ("product_link", "product_name", "brand_name", "star", "review_count"
 _GOODS_RE = re.compile(r"goodsNo=([A-Z]\d{12})")
 DETAIL_URL = "https://www.oliveyoung.co.kr/store/goods/getGoodsDetail.do?goodsNo={}"
 SOURCE_LAYOUT = "deeproot-csv-2024"
+# When the original crawl was published (dowb2024/scalp commit 2d08677). File times say nothing
+# about it (copies get new ones), and a later date would let these 2024 rows outrank real crawls.
+ORIGINAL_CRAWL_DATE = datetime(2024, 11, 7)
 
 
 @dataclass(frozen=True)
@@ -159,8 +163,7 @@ def read_csvs(
                 },
             )
     if crawled_at is None:
-        mtime = max(p.stat().st_mtime for p in files)
-        crawled_at = datetime.fromtimestamp(mtime, UTC).replace(tzinfo=None, microsecond=0)
+        crawled_at = ORIGINAL_CRAWL_DATE
     elif crawled_at.tzinfo is not None:
         crawled_at = crawled_at.astimezone(UTC).replace(tzinfo=None)
     return CsvBatch(

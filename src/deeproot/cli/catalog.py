@@ -86,7 +86,7 @@ def import_csv_cmd(
         typer.Option(
             "--crawled-at",
             help="When the CSVs were crawled (ISO date/time, UTC; default: "
-            "the files' modification time).",
+            "2024-11-07, when the original crawl was published).",
         ),
     ] = None,
     as_json: Annotated[
