@@ -6,6 +6,7 @@ from datetime import datetime
 from pathlib import Path
 
 import duckdb
+import pyarrow.parquet as pq
 import pytest
 from catalog_store import NEW, OLD, T3, make_two_crawls, rec, write_crawl
 
@@ -137,6 +138,12 @@ def test_incomplete_and_corrupt_crawls_are_skipped(store: Path, tmp_path: Path):
     )
     data = bad.read_bytes()
     bad.write_bytes(data[:40] + b"\x00garbage\xff" * 20 + data[-60:])
+    nodate = write_crawl(
+        store,
+        "c7-nodate",
+        [rec("c7-nodate", T3, "A000000000009", "shampoo", price=1, reviews=1, text=OLD)],
+    )
+    pq.write_table(pq.read_table(nodate).drop_columns(["crawled_at"]), nodate)
     db = tmp_path / "c.duckdb"
     rep = build(store, db)
     assert rep.added == ("c1", "c2")
@@ -145,6 +152,7 @@ def test_incomplete_and_corrupt_crawls_are_skipped(store: Path, tmp_path: Path):
     assert reasons["c4-failed"] == "manifest status is 'failed', not complete"
     assert reasons["c5-nomarker"] == "no _SUCCESS marker in its partition"
     assert reasons["c6-corrupt"].startswith("unreadable Parquet: ")
+    assert reasons["c7-nodate"] == "missing column(s) crawled_at"
     assert q(db, "SELECT count(*) FROM crawl_records WHERE goods_no = 'A000000000009'") == [(0,)]
     assert rep.n_products == 4
 

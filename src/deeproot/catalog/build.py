@@ -233,7 +233,8 @@ def build(
                     {"source": "parquet", "location": str(c.directory), "fingerprint": fp},
                 )
             except _duck_errors() as exc:
-                reason = "unreadable Parquet: " + (str(exc).strip().splitlines() or ["?"])[0]
+                first = (str(exc).strip().splitlines() or ["?"])[0]
+                reason = first if isinstance(exc, DataError) else f"unreadable Parquet: {first}"
                 skipped.append(SkippedCrawl(c.crawl_id, reason))
                 log.info("crawl %s skipped: %s", c.crawl_id, reason)
                 continue

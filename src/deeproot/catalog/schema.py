@@ -37,7 +37,7 @@ RECORD_COLUMNS: tuple[tuple[str, str], ...] = (
     ("carried", "BOOLEAN"),
     ("source_layout", "VARCHAR"),
 )
-REQUIRED_SOURCE_COLUMNS = ("goods_no", "category")
+REQUIRED_SOURCE_COLUMNS = ("goods_no", "category", "crawled_at")
 
 _DDL_STORED = f"""
 CREATE TABLE IF NOT EXISTS catalog_meta (key VARCHAR, value VARCHAR);
