@@ -110,12 +110,7 @@ def _tag_batch(pairs: list[tuple[str, str]]) -> dict[str, list[tuple]]:
     for h, text in pairs:
         for name, rows in _rows(h, text, _TAGGERS).items():
             acc[name].extend(rows)
-    for tagger in _TAGGERS.values():
-        # Each text comes here once, so the Tagger's per-text parse cache only grows (about 1 GB
-        # per process at 100,000 texts); its per-token caches are kept.
-        cache = getattr(tagger, "_parsed", None)
-        if isinstance(cache, dict):
-            cache.clear()
+    # the engine's parse cache is shared by both tables and bounded, so each text parses once
     return acc
 
 

@@ -22,7 +22,10 @@ _HANGUL = re.compile(r"[가-힣]")
 _FUZZY_TABLE_SCORE = (
     95.0  # a fuzzy match that decides a scalp type needs more than one that doesn't
 )
-_PARSE_CACHE_MAX = 200_000
+# Parsed lists, shared by every Tagger (parsing does not depend on the table). Bounded: a catalog
+# build tags each distinct text once, so a big cache would only hold memory.
+_PARSE_CACHE_MAX = 20_000
+_PARSED: dict[str, ParsedList] = {}
 _PIECE_CACHE_MAX = 500_000
 
 
@@ -55,7 +58,6 @@ class Tagger:
         self.dictionary: Dictionary = load_dictionary()
         self.fuzzy = fuzzy
         self._norm: dict[str, tuple[str | None, str, float]] = {}
-        self._parsed: dict[str, ParsedList] = {}
         self._pieces: dict[str, tuple[bool, tuple[Ingredient, ...]]] = {}
         self._placed: dict[tuple[str, int], tuple] = {}
 
@@ -110,15 +112,16 @@ class Tagger:
     # -- tagging -------------------------------------------------------------------------------
 
     def parse(self, text: str | None) -> ParsedList:
-        """Parse with a bounded cache (real catalogs repeat the same lists many times)."""
+        """Parse with a bounded cache shared by all Taggers (a catalog tags each text with both
+        tables; real catalogs repeat the same lists)."""
         if text is None:
             return parse(None, self.dictionary)
-        hit = self._parsed.get(text)
+        hit = _PARSED.get(text)
         if hit is None:
             hit = parse(text, self.dictionary)
-            if len(self._parsed) >= _PARSE_CACHE_MAX:
-                self._parsed.clear()
-            self._parsed[text] = hit
+            if len(_PARSED) >= _PARSE_CACHE_MAX:
+                _PARSED.clear()
+            _PARSED[text] = hit
         return hit
 
     def tag(self, text: str | None) -> TagResult:
