@@ -189,3 +189,36 @@ def test_train_rejects_bad_options(run: Path, tmp_path: Path, capsys) -> None:  
         from deeproot.diagnose.train import TrainConfig
 
         TrainConfig(index=index, out=str(tmp_path), size="12").check()
+
+
+def test_single_symptom_run_uses_seed_recipe_and_exports(run: Path, tmp_path: Path) -> None:
+    index = json.loads((run / "run.json").read_text())["dataset"]["index"]
+    out = tmp_path / "fs"
+    args = [
+        "train",
+        "--index",
+        index,
+        "--out",
+        str(out),
+        "--symptom",
+        "미세각질",
+        "--epochs",
+        "1",
+        "--size",
+        "64",
+        "--limit",
+        "60",
+        "--batch-size",
+        "8",
+        "--loss",
+        "focal",
+    ]
+    assert main(args) == 0
+    meta = json.loads((out / "run.json").read_text())
+    assert meta["symptoms"] == ["fine_scale"] and meta["preprocess"]["grayscale"] is True
+    assert meta["dataset"]["n_train"] + meta["dataset"]["n_val"] <= 65
+    assert main(["export", str(out), "--out", str(tmp_path / "b")]) == 0
+    b = load_bundle(tmp_path / "b", require_all=False)
+    assert [m.file for m in b.models] == ["fine_scale.onnx"] and b.symptoms == ("fine_scale",)
+    with pytest.raises(DataError, match="no model for symptom"):
+        load_bundle(tmp_path / "b")

@@ -38,7 +38,7 @@ from deeproot.errors import DataError, InputError, require
 log = logging.getLogger(__name__)
 # Max |logit difference| torch vs onnxruntime allowed per weight storage.
 DEFAULT_ATOL = {"fp32": 1e-3, "fp16": 0.05, "int8": 0.5}
-MIN_AGREEMENT = {"fp32": 1.0, "fp16": 0.99, "int8": 0.97}
+MIN_AGREEMENT = {"fp32": 0.999, "fp16": 0.99, "int8": 0.97}
 
 
 @dataclass(frozen=True)
@@ -226,7 +226,11 @@ def _export_one(
     file = "multihead.onnx" if len(symptoms) > 1 else f"{symptoms[0]}.onnx"
     path = out / file
     h, w = pre.size
-    with torch.inference_mode():
+    import warnings
+
+    with torch.inference_mode(), warnings.catch_warnings():
+        # The TorchScript exporter is deprecated but exports B1 cleanly with a dynamic batch axis.
+        warnings.simplefilter("ignore", DeprecationWarning)
         torch.onnx.export(
             model,
             (torch.zeros(2, 3, h, w),),

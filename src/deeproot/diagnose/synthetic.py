@@ -131,11 +131,7 @@ def render(values: tuple[int, ...], rng: Any, tint: tuple[float, float, float] =
     gy, gx = np.mgrid[0:7, 0:9]
     fol = np.stack([gx.ravel() * 76 + 16, gy.ravel() * 72 + 20], 1) + rng.integers(-18, 18, (63, 2))
     n_pus = [0, int(rng.integers(2, 4)), int(rng.integers(5, 8)), int(rng.integers(9, 13))][v4]
-    for x, y in fol[rng.permutation(len(fol))[:n_pus]]:
-        r = int(rng.integers(13, 20))
-        d.ellipse((x - r, y - r, x + r, y + r), fill=(196, 58, 62))
-        c = r // 2
-        d.ellipse((x - c, y - c, x + c, y + c), fill=(246, 232, 186))
+    pustules = fol[rng.permutation(len(fol))[:n_pus]]
     n_fine = [int(rng.integers(0, 8)), 70, 160, 300][v1]
     fx, fy = rng.integers(0, W, n_fine), rng.integers(0, H, n_fine)
     fr = rng.integers(3, 6, n_fine)
@@ -163,6 +159,12 @@ def render(values: tuple[int, ...], rng: Any, tint: tuple[float, float, float] =
             a = flow + rng.normal(0, 0.25)
             length = rng.uniform(100, 300)
             d.line((x, y, x + length * np.cos(a), y + length * np.sin(a)), fill=hair, width=width)
+    # Pustules are raised above the hair shafts: drawn last so hairs never hide them.
+    for x, y in pustules.tolist():
+        r = int(rng.integers(16, 24))
+        d.ellipse((x - r, y - r, x + r, y + r), fill=(204, 46, 56))
+        c = r // 2
+        d.ellipse((x - c, y - c, x + c, y + c), fill=(248, 236, 190))
     return im
 
 
