@@ -255,3 +255,47 @@ def test_bad_options(bundle: Path, photos: dict[str, Path], tmp_path: Path) -> N
         diagnose([photos["a"]], models=bundle, guide="gpt")
     with pytest.raises(DataError, match="does not exist"):
         diagnose([photos["a"]], models=tmp_path / "nobundle")
+
+
+def test_chat_guide_through_service(bundle: Path, photos: dict[str, Path], monkeypatch) -> None:
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    seen: list[dict] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            seen.append(body)
+            answer = {"choices": [{"message": {"content": f"guide {len(seen)}"}}]}
+            data = json.dumps(answer).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+    try:
+        monkeypatch.setenv("DEEPROOT_CHAT_BASE_URL", f"http://127.0.0.1:{server.server_port}")
+        monkeypatch.setenv("DEEPROOT_CHAT_MODEL", "stub")
+        rep = diagnose(
+            [photos["a"]],
+            models=bundle,
+            device="cpu",
+            guide="chat",
+            lang="en",
+            recommend_products=False,
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+    guides = rep.photos[0].diagnosis.guides
+    assert [g.source for g in guides] == ["chat"] * len(guides)
+    assert [g.text for g in guides] == [f"guide {i + 1}" for i in range(len(guides))]
+    assert len(seen) == len(rep.photos[0].diagnosis.scalp.types)
+    assert all(b["model"] == "stub" for b in seen)
+    assert "Symptoms: fine dead-skin flakes: " in seen[0]["messages"][1]["content"]
