@@ -525,8 +525,10 @@ def simple_pieces(text: str) -> list[str] | None:
     if not unicodedata.is_normalized("NFKC", text):
         return None
     text = text.strip().lstrip("'\"“”‘’`")  # as the parser does at the start of a line
-    pieces = [p.strip() for p in _SIMPLE_SPLIT.split(text)]
-    pieces = [p for p in pieces if p]
+    raw = text.split(",")
+    if _DIGIT_COMMA.search(text):  # "1,2-헥산다이올": glue back commas between digits
+        raw = _SIMPLE_SPLIT.split(text)
+    pieces = [q for q in (p.strip() for p in raw) if q]
     return pieces if len(pieces) > 3 else None
 
 

@@ -58,8 +58,7 @@ class Tagger:
         self.dictionary: Dictionary = load_dictionary()
         self.fuzzy = fuzzy
         self._norm: dict[str, tuple[str | None, str, float]] = {}
-        self._pieces: dict[str, tuple[bool, tuple[Ingredient, ...]]] = {}
-        self._placed: dict[tuple[str, int], tuple] = {}
+        self._pieces: dict[str, tuple[bool, tuple[IngredientMatch, ...], list]] = {}
 
     # -- normalising ---------------------------------------------------------------------------
 
@@ -180,16 +179,19 @@ class Tagger:
         pieces = simple_pieces(text)
         if pieces is None:
             return None
-        cache = self._placed
+        cache = self._pieces
         out: list[Ingredient] = []
         found: list[IngredientMatch] = []
         last = len(pieces) - 1
         for i, piece in enumerate(pieces):
-            pos = len(out)
-            entry = cache.get((piece, pos))
+            entry = cache.get(piece)
             if entry is None:
-                entry = self._place(piece, pos)
-            known, ings, ms = entry
+                entry = self._piece(piece)
+            known, ms, placed = entry
+            pos = len(out)
+            ings = placed[pos] if pos < len(placed) else None
+            if ings is None:
+                ings = self._place(entry, pos)
             if not known and i < last and joins_with_next(piece, pieces[i + 1], self.dictionary):
                 return None  # a wrapped name: the parser joins it
             out.extend(ings)
@@ -197,17 +199,23 @@ class Tagger:
                 found.extend(ms)
         return tuple(out), found
 
-    def _place(
-        self, piece: str, pos: int
-    ) -> tuple[bool, tuple[Ingredient, ...], tuple[IngredientMatch, ...]]:
-        """A piece's ingredients (positioned from `pos`) and matches, cached."""
-        base = self._pieces.get(piece)
-        if base is None:
-            toks = piece_tokens(piece, self.dictionary)
-            base = (piece_known(piece, self.dictionary), tuple(self.normalize(t) for t in toks))
-            self._pieces[piece] = base
-        known, ings = base
-        placed = tuple(
+    def _piece(self, piece: str) -> tuple[bool, tuple[IngredientMatch, ...], list]:
+        """Cache entry of one piece: known?, its matches, its ingredients by start position."""
+        toks = piece_tokens(piece, self.dictionary)
+        ings = tuple(self.normalize(t) for t in toks)
+        ms = tuple(m for i in ings for m in self._matches(i))
+        entry = (piece_known(piece, self.dictionary), ms, [ings])
+        if len(self._pieces) >= _PIECE_CACHE_MAX:
+            self._pieces.clear()
+        self._pieces[piece] = entry
+        return entry
+
+    @staticmethod
+    def _place(entry: tuple, pos: int) -> tuple[Ingredient, ...]:
+        """The piece's ingredients with positions from `pos` (made once per position)."""
+        placed: list = entry[2]
+        ings = placed[0]
+        positioned = tuple(
             Ingredient(
                 Token(i.token.text, i.token.name, i.token.attrs, None, pos + k, i.token.segmented),
                 i.canonical,
@@ -216,12 +224,10 @@ class Tagger:
             )
             for k, i in enumerate(ings)
         )
-        ms = tuple(m for i in placed for m in self._matches(i))
-        entry = (known, placed, ms)
-        if len(self._placed) >= _PIECE_CACHE_MAX:
-            self._placed.clear()
-        self._placed[(piece, pos)] = entry
-        return entry
+        if pos >= len(placed):
+            placed.extend([None] * (pos + 1 - len(placed)))
+        placed[pos] = positioned
+        return positioned
 
     def tag_many(self, texts: Iterable[str | None]) -> Iterator[TagResult | InputError]:
         """Tag many lists in order; a bad text yields its InputError instead of stopping."""
