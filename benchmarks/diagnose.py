@@ -299,7 +299,7 @@ def main() -> None:
             q = quantize_bundle(Path(src), tmp / "int8", calib)
             print(f"quantised {src} to int8 in {time.perf_counter() - t:.1f} s")
             e32 = infer.Engine(load_bundle(src), "cpu")
-            e8 = infer.Engine(load_bundle(q), "cpu")
+            e8 = infer.Engine(load_bundle(q), "cpu", int8_compute=True)
             x = prepare_batch([load_photo(small).image], e32.bundle.models[0].preprocess)
             for label, e in (("fp32", e32), ("int8", e8)):
 

@@ -58,7 +58,8 @@ def test_demo_catalog_serves_every_diagnosed_type() -> None:
 
 def test_demo_end_to_end_subprocess(tmp_path: Path) -> None:
     args = [sys.executable, "-m", "deeproot.cli.main", "demo", "--json", "--lang", "en"]
-    if not (DEMO_BUNDLE / "bundle.json").is_file():
+    shipped = (DEMO_BUNDLE / "bundle.json").is_file()
+    if not shipped:
         args += ["--models", str(_tiny_bundle(tmp_path))]
     env = dict(os.environ, COLUMNS="200", DEEPROOT_DATA_DIR=str(tmp_path / "unused"))
     proc = subprocess.run(args, capture_output=True, text=True, env=env, timeout=120, cwd=tmp_path)
@@ -86,6 +87,13 @@ def test_demo_end_to_end_subprocess(tmp_path: Path) -> None:
         assert c["n_total"] == 7 and 1 <= len(c["picks"]) <= 3
         assert all(p["name"].startswith("[데모] ") for p in c["picks"])
     assert not (tmp_path / "unused").exists()  # the demo never writes to the data dir
+    if shipped:
+        # The demo photo is drawn with 피지과다 중증: the demo model must read it so, and the
+        # sample survey (dry) must be flagged as disagreeing.
+        sev = {s["symptom"]: s["severity"] for s in dx["symptoms"]}
+        assert sev["excess_sebum"] == 2
+        assert dx["scalp_types"] == ["oily"] and dx["survey_agrees"] is False
+        assert dx["notes"][0]["text"] == "you chose dry, the photo indicates oily"
 
 
 def test_demo_photo_is_the_synthetic_render(tmp_path: Path) -> None:

@@ -220,3 +220,19 @@ def test_cuda_provider_runs(tmp_path: Path) -> None:
     assert eng.provider == "CUDAExecutionProvider"
     got = eng.predict(_images())
     assert all(abs(p[s].sum() - 1) < 1e-9 for p in got for s in SYMPTOM_KEYS)
+
+
+def test_int8_weight_bundle_folds_weights_with_same_outputs() -> None:
+    from PIL import Image
+
+    from deeproot.diagnose.bundle import DEMO_BUNDLE
+
+    bundle = load_bundle(DEMO_BUNDLE)
+    assert {m.dtype for m in bundle.models} == {"int8"}
+    folded = infer.Engine(bundle, "cpu")
+    kept = infer.Engine(bundle, "cpu", int8_compute=True)
+    assert folded._sessions[0] is not kept._sessions[0]
+    img = Image.open(DEMO_BUNDLE.parents[1] / "demo_photo.jpg").convert("RGB")
+    a, b = folded.predict([img])[0], kept.predict([img])[0]
+    for s in SYMPTOM_KEYS:
+        np.testing.assert_allclose(a[s], b[s], atol=1e-4)

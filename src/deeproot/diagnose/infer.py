@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 DEVICES = ("auto", "cpu", "cuda")
 _CPU = "CPUExecutionProvider"
 _CUDA = "CUDAExecutionProvider"
-_SESSIONS: dict[tuple[str, int, int, tuple[str, ...]], Any] = {}
+_SESSIONS: dict[tuple[str, int, int, tuple[str, ...], bool], Any] = {}
 _LOCK = threading.Lock()
 
 
@@ -104,11 +104,22 @@ def _threads() -> int:
     return max(1, min(n, 8))
 
 
-def session(path: os.PathLike[str] | str, providers: Sequence[str]) -> Any:
-    """The cached onnxruntime session for a model file (created once per process)."""
+def session(
+    path: os.PathLike[str] | str, providers: Sequence[str], *, fold_weights: bool = False
+) -> Any:
+    """The cached onnxruntime session for a model file (created once per process).
+
+    Args:
+        path: the ONNX file.
+        providers: onnxruntime execution providers, in order.
+        fold_weights: constant-fold DequantizeLinear on stored int8 weights (a bundle's "int8"
+            dtype is weight storage with float32 compute): onnxruntime otherwise keeps the QDQ
+            nodes for int8 kernels and dequantizes the weights on every run, about 2x slower
+            for the demo bundle on a 2-core CPU, with the same outputs to 1e-5.
+    """
     ort = require("onnxruntime", "infer")
     st = os.stat(path)
-    key = (str(path), st.st_mtime_ns, st.st_size, tuple(providers))
+    key = (str(path), st.st_mtime_ns, st.st_size, tuple(providers), fold_weights)
     with _LOCK:
         sess = _SESSIONS.get(key)
         if sess is not None:
@@ -122,6 +133,8 @@ def session(path: os.PathLike[str] | str, providers: Sequence[str]) -> Any:
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
         opts.log_severity_level = 3
+        if fold_weights:
+            opts.add_session_config_entry("session.disable_quant_qdq", "1")
         try:
             sess = ort.InferenceSession(str(path), sess_options=opts, providers=list(providers))
         except Exception as exc:  # onnxruntime raises its own exception types
@@ -140,10 +153,21 @@ def clear_sessions() -> None:
 class Engine:
     """Runs a bundle's models over photos; sessions come from the per-process cache."""
 
-    def __init__(self, bundle: Bundle, device: str = "auto") -> None:
+    def __init__(self, bundle: Bundle, device: str = "auto", *, int8_compute: bool = False) -> None:
+        """Open (or reuse) the bundle's sessions.
+
+        Args:
+            bundle: a loaded bundle.
+            device: `auto`, `cpu` or `cuda`.
+            int8_compute: keep QDQ nodes of "int8" models for int8 kernels (statically quantised
+                graphs); by default int8 weights are folded to float32 as the bundle format says.
+        """
         self.bundle = bundle
         self.requested = providers_for(device)
-        self._sessions = [session(m.path, self.requested) for m in bundle.models]
+        self._sessions = [
+            session(m.path, self.requested, fold_weights=m.dtype == "int8" and not int8_compute)
+            for m in bundle.models
+        ]
 
     @property
     def provider(self) -> str:
