@@ -1,6 +1,7 @@
 """Training throughput of the EfficientNet-B1 multi-head model (images/s).
 
-Three figures per input size: the model alone (forward + backward + AdamW step on tensors already
+Three figures per input size, each the median over timed steps (robust to other jobs sharing the
+CPU): the model alone (forward + backward + AdamW step on tensors already
 in memory), preprocessing alone (JPEG decode + `preprocess.prepare`, one process), and end to end
 (the DataLoader over a synthetic dataset feeding the model, as `deeproot train` runs it).
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -46,14 +48,19 @@ def _model_ips(torch, device, size, batch, steps, amp, channels_last) -> float: 
     model.train()
     for _ in range(3):
         step()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    t = time.perf_counter()
+    times = []
     for _ in range(steps):
+        _sync(torch, device)
+        t = time.perf_counter()
         step()
+        _sync(torch, device)
+        times.append(time.perf_counter() - t)
+    return batch / statistics.median(times)
+
+
+def _sync(torch, device) -> None:  # noqa: ANN001
     if device.type == "cuda":
         torch.cuda.synchronize()
-    return batch * steps / (time.perf_counter() - t)
 
 
 def _prep_ips(paths: list[str], size) -> float:  # noqa: ANN001
@@ -79,14 +86,11 @@ def _e2e_ips(torch, device, rows, size, batch, workers, steps, amp) -> float:  #
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
     dl = make_loader(rows, SYMPTOM_KEYS, 3, Preprocess(size=size), batch, True, True, workers, 0)
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(amp)
-    seen, t = 0, None
+    rates = []
     it = 0
     while it < steps + 2:
+        t = time.perf_counter()
         for x, y in dl:
-            if it == 2:
-                if device.type == "cuda":
-                    torch.cuda.synchronize()
-                t, seen = time.perf_counter(), 0
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
             with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
                 out = model(x)
@@ -96,13 +100,15 @@ def _e2e_ips(torch, device, rows, size, batch, workers, steps, amp) -> float:  #
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            seen += len(x)
+            _sync(torch, device)
+            now = time.perf_counter()
+            if it >= 2:  # the time since the previous step includes loading this batch
+                rates.append(len(x) / (now - t))
+            t = now
             it += 1
             if it >= steps + 2:
                 break
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return seen / (time.perf_counter() - t)
+    return statistics.median(rates)
 
 
 def main() -> None:
