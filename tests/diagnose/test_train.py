@@ -46,6 +46,8 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "8",
         "--lr",
         "2e-3",
+        "--threads",
+        "1",
     ]
     assert main(args) == 0
     return base / "run"
@@ -212,6 +214,8 @@ def test_single_symptom_run_uses_seed_recipe_and_exports(run: Path, tmp_path: Pa
         "8",
         "--loss",
         "focal",
+        "--threads",
+        "1",
     ]
     assert main(args) == 0
     meta = json.loads((out / "run.json").read_text())

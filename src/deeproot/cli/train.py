@@ -54,6 +54,9 @@ def train_cmd(
     weights: Path | None = typer.Option(None, "--weights", help="Start from a weights file."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
     workers: int = typer.Option(0, "--workers", help="DataLoader worker processes."),
+    threads: int = typer.Option(
+        0, "--threads", help="torch CPU threads (0: torch's default, one per core)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print results as JSON."),
 ) -> None:
     """Train EfficientNet-B1 severity classifiers; metrics per epoch go to the run folder."""
@@ -90,6 +93,7 @@ def train_cmd(
         weights=str(weights) if weights else None,
         device=device,
         workers=workers,
+        threads=threads,
     )
     cfg.check()
     with Progress(

@@ -188,15 +188,26 @@ def class_weights(y: Any, n_classes: int) -> Any:
 
 
 def train(cfg: TrainConfig, progress: Progress | None = None) -> list[TrainResult]:
-    """Run training as configured: one run, or one run per symptom with `per_symptom`."""
+    """Run training as configured: one run, or one run per symptom with `per_symptom`.
+
+    `threads` > 0 sets torch's CPU threads for the run (restored afterwards); 1 thread avoids
+    the stalls that 2 spinning threads suffer when other processes share a 2-core CPU.
+    """
     cfg.check()
-    if cfg.symptom == "all" and cfg.per_symptom:
-        return [
-            _train_one(replace(cfg, symptom=k, out=str(Path(cfg.out) / k)), (k,), progress)
-            for k in SYMPTOM_KEYS
-        ]
-    symptoms = SYMPTOM_KEYS if cfg.symptom == "all" else (symptom(cfg.symptom).key,)
-    return [_train_one(cfg, symptoms, progress)]
+    torch = require("torch", "train")
+    previous = torch.get_num_threads()
+    if cfg.threads > 0:
+        torch.set_num_threads(cfg.threads)
+    try:
+        if cfg.symptom == "all" and cfg.per_symptom:
+            return [
+                _train_one(replace(cfg, symptom=k, out=str(Path(cfg.out) / k)), (k,), progress)
+                for k in SYMPTOM_KEYS
+            ]
+        symptoms = SYMPTOM_KEYS if cfg.symptom == "all" else (symptom(cfg.symptom).key,)
+        return [_train_one(cfg, symptoms, progress)]
+    finally:
+        torch.set_num_threads(previous)
 
 
 def make_loader(
@@ -292,8 +303,6 @@ def _train_one(
     require("torchvision", "train")
     from deeproot.diagnose.models import ARCH, build_model
 
-    if cfg.threads > 0:
-        torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     rows, report = read_index(cfg.index)
     rows = _limit(rows, cfg.limit, cfg.seed)
