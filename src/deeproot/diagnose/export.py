@@ -16,7 +16,7 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -81,7 +81,7 @@ def code_version() -> str:
         return f"{__version__}+unknown"
 
 
-def expand_runs(paths: list[str | Path]) -> list[Path]:
+def expand_runs(paths: Sequence[str | Path]) -> list[Path]:
     """Run folders (holding run.json); a folder of runs (per-symptom training) expands."""
     runs: list[Path] = []
     for p in map(Path, paths):
@@ -306,7 +306,7 @@ def _export_one(
 
 
 def export_bundle(
-    runs: list[str | Path],
+    runs: Sequence[str | Path],
     out: str | Path,
     *,
     dtype: str = "fp32",

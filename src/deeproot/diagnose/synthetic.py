@@ -348,9 +348,9 @@ def _write_bad(root: Path, rng: Any, bad: dict[str, list[str]]) -> int:
             n += 1
     stem = "9999_A2LEBADBAD0040Z_1606550825040_2_TH"
     for k, v in ((4, 1), (5, 2)):
-        vals = {f"value_{i}": 0 for i in range(1, 7)}
-        vals["value_5"], vals["value_6"] = 1, 2 if k == 5 else 3
-        obj = {"image_id": stem, "image_file_name": stem + ".jpg", **vals}
+        ints = {f"value_{i}": 0 for i in range(1, 7)}
+        ints["value_5"], ints["value_6"] = 1, 2 if k == 5 else 3
+        obj = {"image_id": stem, "image_file_name": stem + ".jpg", **ints}
         _write_json(split / folder_name("라벨", k, v) / (stem + ".json"), json.dumps(obj), False)
         (split / folder_name("원천", k, v)).mkdir(parents=True, exist_ok=True)
         (split / folder_name("원천", k, v) / (stem + ".jpg")).write_bytes(jpeg)

@@ -138,7 +138,8 @@ def split_by_visit(
     by_visit: dict[str, list[int]] = {}
     for i, r in enumerate(rows):
         by_visit.setdefault(r["visit_id"], []).append(i)
-    train, val = [], []
+    train: list[int] = []
+    val: list[int] = []
     for visit, idx in sorted(by_visit.items()):
         if policy == "original":
             to_val = all(rows[i]["split"] == "Validation" for i in idx)
@@ -283,8 +284,9 @@ def _loss_fn(torch: Any, cfg: TrainConfig, weights: list[Any], device: Any) -> C
             if cfg.loss == "focal":
                 logp = nnf.log_softmax(lg, 1).gather(1, y[:, h : h + 1]).squeeze(1)
                 term = -((1 - logp.exp()) ** cfg.focal_gamma) * logp
-                if ws[h] is not None:
-                    term = term * ws[h][y[:, h]]
+                w = ws[h]
+                if w is not None:
+                    term = term * w[y[:, h]]
                 total = total + term.mean()
             else:
                 total = total + nnf.cross_entropy(lg, y[:, h], weight=ws[h])
