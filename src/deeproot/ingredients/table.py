@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import csv
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 
@@ -37,6 +37,10 @@ class Entry:
     suffixes: tuple[str, ...]
     excludes: frozenset[str]
     source: str  # seed | extension
+    canonical_key: str = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "canonical_key", key(self.canonical))
 
 
 @dataclass(frozen=True)
@@ -60,39 +64,50 @@ class Table:
         self.entries = entries
         self.types = tuple(sorted({e.type for e in entries}))
         self._cache: dict[tuple[str | None, str], tuple[Hit, ...]] = {}
+        # entries reachable from a name key, so a lookup reads a handful of rows, not all
+        self._by_key: dict[str, set[int]] = {}
+        for i, e in enumerate(entries):
+            for k in (e.canonical_key, *e.aliases, *e.members):
+                self._by_key.setdefault(k, set()).add(i)
+        self._affixed = [i for i, e in enumerate(entries) if e.prefixes or e.suffixes]
 
     def match(self, canonical: str | None, written: str) -> tuple[Hit, ...]:
         """Entries matched by an ingredient with standard name `canonical` written as `written`."""
-        ck = (canonical, written)
-        hit = self._cache.get(ck)
+        cache_key = (canonical, written)
+        hit = self._cache.get(cache_key)
         if hit is not None:
             return hit
+        wk = key(written)
+        ck = None if canonical is None else key(canonical)
+        names = {wk} if ck is None else {ck, wk}
+        subject = wk if ck is None else ck
+        candidates = set(self._affixed)
+        for k in names:
+            candidates |= self._by_key.get(k, set())
         hits: list[Hit] = []
-        names = {key(written)} if canonical is None else {key(canonical), key(written)}
         seen: set[tuple[str, str]] = set()
-        for e in self.entries:
+        for i in sorted(candidates):  # table order, as the evidence lists it
+            e = self.entries[i]
             if names & e.excludes:
                 continue
             how = None
-            if canonical is not None and key(canonical) == key(e.canonical):
-                how = "alias" if key(written) in e.aliases else "canonical"
-            elif key(written) in e.aliases:
+            if ck is not None and ck == e.canonical_key:
+                how = "alias" if wk in e.aliases else "canonical"
+            elif wk in e.aliases:
                 how = "alias"
             elif names & e.members:
                 how = "member"
-            else:
-                subject = key(canonical if canonical is not None else written)
-                if any(subject.startswith(p) for p in e.prefixes):
-                    how = "prefix"
-                elif any(
-                    subject.endswith(s) and subject != s for s in e.suffixes
-                ) and not _ACYL.search(subject):
-                    how = "suffix"
+            elif any(subject.startswith(p) for p in e.prefixes):
+                how = "prefix"
+            elif any(subject.endswith(s) and subject != s for s in e.suffixes) and not _ACYL.search(
+                subject
+            ):
+                how = "suffix"
             if how is not None and (e.type, e.canonical) not in seen:
                 seen.add((e.type, e.canonical))
                 hits.append(Hit(e.type, e.canonical, how))
         result = tuple(hits)
-        self._cache[ck] = result
+        self._cache[cache_key] = result
         return result
 
 
