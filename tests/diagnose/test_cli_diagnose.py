@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -14,22 +13,12 @@ from deeproot.taxonomy import SYMPTOM_KEYS
 pytest.importorskip("onnx")
 
 
-def _helpers(name: str):
-    spec = importlib.util.spec_from_file_location(
-        f"_deeproot_cli_{name}", Path(__file__).with_name(f"{name}.py")
-    )
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-infer_h = _helpers("test_infer")
-images_h = _helpers("test_images")
+import diagnose_fakes as fakes  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory) -> Path:
-    return infer_h.build_bundle(tmp_path_factory.mktemp("cli") / "b")
+    return fakes.build_bundle(tmp_path_factory.mktemp("cli") / "b")
 
 
 @pytest.fixture()
@@ -37,7 +26,7 @@ def env(tmp_path: Path, monkeypatch) -> Path:
     monkeypatch.setenv("COLUMNS", "200")
     monkeypatch.setenv("DEEPROOT_DATA_DIR", str(tmp_path / "data"))
     photo = tmp_path / "scalp.jpg"
-    images_h.scalp_image(seed=5).save(photo, quality=92)
+    fakes.scalp_image(seed=5).save(photo, quality=92)
     return photo
 
 
@@ -139,7 +128,7 @@ def test_second_photo_with_same_types_refers_to_first(
     bundle: Path, env: Path, tmp_path: Path, capsys
 ) -> None:
     second = tmp_path / "second.png"
-    images_h.scalp_image(seed=6).save(second)
+    fakes.scalp_image(seed=6).save(second)
     code = main(
         [
             "diagnose",

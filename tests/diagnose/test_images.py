@@ -8,23 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from diagnose_fakes import scalp_image
 from PIL import Image, ImageDraw, ImageFilter
 
 from deeproot.diagnose.images import PhotoError, load_photo, quality, sniff
 from deeproot.errors import InputError
-
-
-def scalp_image(w: int = 640, h: int = 480, seed: int = 0) -> Image.Image:
-    """A synthetic scalp close-up: noisy skin tone crossed by dark hairs."""
-    rng = np.random.default_rng(seed)
-    arr = np.array([205, 160, 140], np.float32) + rng.normal(0, 12, (h, w, 3))
-    img = Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8))
-    draw = ImageDraw.Draw(img)
-    for _ in range(40):
-        x, y = int(rng.integers(0, w)), int(rng.integers(0, h))
-        end = (x + int(rng.integers(-200, 200)), y + int(rng.integers(-200, 200)))
-        draw.line([(x, y), end], fill=(40, 30, 25), width=int(rng.integers(2, 5)))
-    return img
 
 
 def test_sniff() -> None:

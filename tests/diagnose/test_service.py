@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -18,35 +17,25 @@ from deeproot.taxonomy import SYMPTOM_KEYS
 pytest.importorskip("onnx")
 
 
-def _helpers(name: str):
-    spec = importlib.util.spec_from_file_location(
-        f"_deeproot_{name}", Path(__file__).with_name(f"{name}.py")
-    )
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-infer_h = _helpers("test_infer")
-images_h = _helpers("test_images")
+import diagnose_fakes as fakes  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory) -> Path:
-    return infer_h.build_bundle(tmp_path_factory.mktemp("b") / "multihead")
+    return fakes.build_bundle(tmp_path_factory.mktemp("b") / "multihead")
 
 
 @pytest.fixture()
 def photos(tmp_path: Path) -> dict[str, Path]:
     out = {}
     out["a"] = tmp_path / "a.jpg"
-    images_h.scalp_image(seed=1).save(out["a"], format="JPEG", quality=92)
+    fakes.scalp_image(seed=1).save(out["a"], format="JPEG", quality=92)
     out["b"] = tmp_path / "b.png"
-    images_h.scalp_image(seed=2).save(out["b"])
+    fakes.scalp_image(seed=2).save(out["b"])
     out["bad"] = tmp_path / "bad.jpg"
     out["bad"].write_bytes(b"not a photo")
     out["blurry"] = tmp_path / "blurry.jpg"
-    images_h.scalp_image(seed=3).filter(ImageFilter.GaussianBlur(6)).save(out["blurry"])
+    fakes.scalp_image(seed=3).filter(ImageFilter.GaussianBlur(6)).save(out["blurry"])
     return out
 
 
@@ -100,7 +89,7 @@ def test_probabilities_match_model(bundle: Path, photos: dict[str, Path]) -> Non
     from PIL import Image
 
     rep = diagnose([photos["b"]], models=bundle, device="cpu", recommend_products=False)
-    want = infer_h.expected_probs(Image.open(photos["b"]).convert("RGB"))
+    want = fakes.expected_probs(Image.open(photos["b"]).convert("RGB"))
     for s in rep.photos[0].diagnosis.symptoms:
         np.testing.assert_allclose(s.probabilities, want[s.symptom], rtol=1e-4, atol=1e-6)
     assert rep.exit_code == 0 and rep.warnings == (rep.warnings[0],)
