@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import importlib.util
 import json
 import os
 import subprocess
@@ -16,27 +15,21 @@ from deeproot.diagnose.bundle import DEMO_BUNDLE
 from deeproot.diagnose.demo import CATEGORIES, demo_products
 from deeproot.taxonomy import CATEGORY_KEYS
 
-REPO = Path(__file__).resolve().parents[2]
-SHARED_DATA = REPO.parent / "shared" / "data"
-
 
 def _tiny_bundle(tmp: Path) -> Path:
     pytest.importorskip("onnx")
-    spec = importlib.util.spec_from_file_location(
-        "_deeproot_demo_infer", Path(__file__).with_name("test_infer.py")
-    )
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod.build_bundle(tmp / "bundle")
+    import diagnose_fakes
+
+    return diagnose_fakes.build_bundle(tmp / "bundle")
 
 
-def test_demo_catalog_is_fictional_with_real_ingredient_names() -> None:
+def test_demo_catalog_is_fictional_with_real_ingredient_names(shared_dir: Path) -> None:
     products = demo_products()
     assert 40 <= len(products) <= 60
     assert {p.category for p in products} == set(CATEGORY_KEYS)
     assert all(p.name.startswith("[데모] ") for p in products)
     assert len({p.goods_no for p in products}) == len(products)
-    with (SHARED_DATA / "mfds_cosmetic_ingredients.csv").open(encoding="utf-8") as fh:
+    with (shared_dir / "data" / "mfds_cosmetic_ingredients.csv").open(encoding="utf-8") as fh:
         mfds = {row["name_ko"] for row in csv.DictReader(fh)}
     for p in products:
         for name in p.ingredients_text.split(", "):
