@@ -135,15 +135,15 @@ def test_challenge_and_deleted_pages():
 
 def test_urls():
     link = (
-        "https://www.oliveyoung.co.kr/store/goods/getGoodsDetail.do?goodsNo=A000000210834"
+        "https://www.oliveyoung.co.kr/store/goods/getGoodsDetail.do?goodsNo=A000000123456"
         "&dispCatNo=1000001000400080001&trackingCd=Cat1_Small&t_page=x&t_number=1"
     )
     site = "https://www.oliveyoung.co.kr"
-    clean = "https://www.oliveyoung.co.kr/store/goods/getGoodsDetail.do?goodsNo=A000000210834"
+    clean = "https://www.oliveyoung.co.kr/store/goods/getGoodsDetail.do?goodsNo=A000000123456"
     assert strip_tracking(link) == clean
     local = rebase(clean, site, "http://127.0.0.1:8000/mirror")
     assert (
-        local == "http://127.0.0.1:8000/mirror/store/goods/getGoodsDetail.do?goodsNo=A000000210834"
+        local == "http://127.0.0.1:8000/mirror/store/goods/getGoodsDetail.do?goodsNo=A000000123456"
     )
     assert rebase("https://image.oliveyoung.co.kr/a.jpg", site, "http://127.0.0.1:1") == (
         "https://image.oliveyoung.co.kr/a.jpg"
