@@ -64,6 +64,12 @@ def test_parse_json(capsys):
     ]
 
 
+@pytest.mark.parametrize("text", ["", "   ", "\n"])
+def test_tag_empty_text_is_no_list(capsys, text):
+    code, out, _ = run(capsys, "ingredients", "tag", text)
+    assert (code, out) == (0, "no list: the text is empty\n")
+
+
 def test_parse_placeholder(capsys):
     code, out, _ = run(capsys, "ingredients", "parse", "상세페이지 참고")
     assert (code, out.strip()) == (

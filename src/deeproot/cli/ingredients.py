@@ -108,6 +108,9 @@ def tag_cmd(
     if result.placeholder:
         typer.echo("no list: the seller refers to the product page (placeholder)")
         return
+    if not result.n_ingredients:
+        typer.echo("no list: the text is empty")
+        return
     types = ", ".join(result.types) if result.types else "none"
     typer.echo(f"scalp types: {types}  ({result.n_ingredients} ingredients, table {table})")
     for m in result.matches:
