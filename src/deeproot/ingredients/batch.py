@@ -9,6 +9,7 @@ import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
 from deeproot.errors import InputError
 from deeproot.ingredients.tagger import get_tagger
@@ -164,9 +165,7 @@ def tag_csv(
     return records(), report
 
 
-def write_records(
-    records: Iterator[dict], fmt: str, out: Path | None, stdout: io.TextIOBase
-) -> None:
+def write_records(records: Iterator[dict], fmt: str, out: Path | None, stdout: TextIO) -> None:
     """Write records as JSON lines (to `out` or stdout) or Parquet (to `out`), atomically."""
     if fmt not in FORMATS:
         raise InputError(f"unknown format {fmt!r}; valid: {', '.join(FORMATS)}")

@@ -547,7 +547,7 @@ def piece_tokens(piece: str, d: Dictionary | None = None) -> tuple[Token, ...]:
     """The tokens one piece of a plain list becomes (positions from 0, no group)."""
     d = d or load_dictionary()
     texts = [piece] if _known_name(piece, d) else _resplit(piece, d)
-    out = []
+    out: list[Token] = []
     for t in texts:
         tok = _make_token(t, None, len(out), d)
         if tok is not None:
