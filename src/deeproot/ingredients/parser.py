@@ -14,6 +14,7 @@ import re
 import unicodedata
 
 from deeproot.ingredients.dictionary import Dictionary, fold_with_map, key, load_dictionary
+from deeproot.ingredients.groups import longest_known_prefix, split_groups
 from deeproot.ingredients.model import ParsedList, Token
 
 MAX_TEXT_CHARS = 100_000  # a real list is under 5,000 characters; beyond this it is not a list
@@ -25,20 +26,9 @@ _PLACEHOLDER = re.compile(
 _TAGS = re.compile(r"<\s*br\s*/?\s*>|</?\s*(?:p|div|li|tr|td|th|dd|dt|ul|ol|table)\b[^>]*>", re.I)
 _OTHER_TAGS = re.compile(r"</?[a-zA-Z][^<>]{0,200}>")
 # A header opening a line: [타입A], <1926.마릴린>, 【…】, ■ text, 1. text :, text :
-_BRACKET_HEAD = re.compile(
-    r"^\s*(?:\[([^\[\]\n]{1,80})\]|<([^<>\n]{1,80})>|【([^【】\n]{1,80})】)\s*"
-)
-_BULLET_HEAD = re.compile(r"^\s*[■□◆◇●○▶▷★☆]\s*(.+?)\s*$")
-_COLON_HEAD = re.compile(r"^\s*((?:\d{1,2}\s*[.)]\s*)?[^,:@\n]{1,60}?)\s*:\s*(?=\S)")
-_NOTE_LINE = re.compile(
-    r"^\s*(?:[*※]|\(?주\)?\s*의|참고\s*[:)]|\[?ILN\d+\]?)|습니다|바랍니다|십시오|드립니다|"
-    r"있습니다|변경될|함량\s*:|유래\s*성분"
-)
 _SENTENCE = re.compile(
     r"습니다|바랍니다|십시오|드립니다|변경될\s*수|함량|유래\s*성분|기재|표기|발견되|\s성분$"
 )
-_MID_HEAD = re.compile(r"\[([^\[\]\n]{1,80})\]|<([^<>\n]{1,80})>|【([^【】\n]{1,80})】")
-_SPLIT = re.compile(r"(?<!\d),|,(?!\d)|[@;\n、]")
 _DIGIT_COMMA = re.compile(r"(?<=\d),(?=\d)")
 _LEAD_JUNK = re.compile(r"^[\s*'\"“”‘’`•·■□▶▷※\-–—_~+]+")
 _TRAIL_JUNK = re.compile(r"[\s*'\"“”‘’`•·.。_~+†‡§※]+$")
@@ -73,7 +63,7 @@ def parse(text: str | None, dictionary: Dictionary | None = None) -> ParsedList:
         return ParsedList(raw=text, placeholder=False)
     if _PLACEHOLDER.match(clean.strip()):
         return ParsedList(raw=text, placeholder=True)
-    groups = _split_groups(clean, d)
+    groups = split_groups(clean, d)
     tokens: list[Token] = []
     labels: list[str] = []
     for label, body in groups:
@@ -93,158 +83,6 @@ def _clean(text: str) -> str:
     s = html.unescape(s)
     s = unicodedata.normalize("NFKC", s)  # full-width ，：＊ become , : *
     return s.replace("\u00a0", " ").replace("\u200b", "")
-
-
-# --- option groups -------------------------------------------------------------------------
-
-
-def _split_groups(text: str, d: Dictionary) -> list[tuple[str | None, str]]:
-    """Cut the text into (label, body) pieces at group headers."""
-    lines = [ln.strip().lstrip("'\"“”‘’`") for ln in text.split("\n")]
-    lines = [ln for line in lines for ln in _cut_mid_headers(line) if ln and not _is_note(ln)]
-    groups: list[tuple[str | None, list[str]]] = [(None, [])]
-    for i, line in enumerate(lines):
-        rest = line
-        label = None
-        m = _BRACKET_HEAD.match(rest)
-        if m:
-            label = next(g for g in m.groups() if g is not None).strip()
-            rest = rest[m.end() :]
-        else:
-            m = _BULLET_HEAD.match(rest)
-            if m and _SPLIT.search(m.group(1)):
-                rest = m.group(1)  # "■ 정제수, 글리세린, …": a bullet before the list itself
-            elif m:
-                label, rest = m.group(1), ""
-            elif _is_bare_header(line, lines[i + 1] if i + 1 < len(lines) else "", d):
-                label, rest = line, ""
-        if label is not None:
-            groups.append((_clean_label(label), []))
-        # colon headers, at the start of a line or glued after a list's last ingredient
-        for part_label, part in _colon_parts(rest, d):
-            if part_label is not None:
-                groups.append((_clean_label(part_label), []))
-            if part:
-                groups[-1][1].append(part)
-    out = [(lbl, "\n".join(body)) for lbl, body in groups if body]
-    if len(out) == 1 and out[0][0] is not None and len([g for g in groups if g[0]]) == 1:
-        # a single labelled list ("S19 : …", "[텐더블룸] …") is still one option group
-        return out
-    return out
-
-
-def _cut_mid_headers(line: str) -> list[str]:
-    """Put a bracketed header found inside a line on a line of its own:
-    "…, 리날룰[메종 드 파리]정제수, …" -> "…, 리날룰" / "[메종 드 파리]정제수, …"."""
-    out: list[str] = []
-    start = 0
-    for m in _MID_HEAD.finditer(line):
-        inner = next(g for g in m.groups() if g is not None)
-        if m.start() == 0 or _is_amount(inner) or re.fullmatch(r"\s*ILN\d+\s*", inner, re.I):
-            continue
-        if line[m.start() - 1] in "([{":
-            continue
-        out.append(line[start : m.start()])
-        start = m.start()
-    out.append(line[start:])
-    return [x.strip() for x in out if x.strip()]
-
-
-def _colon_parts(line: str, d: Dictionary) -> list[tuple[str | None, str]]:
-    """Split a line at `label : list` headers; the first part keeps the current group."""
-    if ":" not in line:
-        return [(None, line)]
-    parts: list[tuple[str | None, str]] = []
-    label: str | None = None
-    rest = line
-    while True:
-        colon = _top_level(rest, ":")
-        if colon < 0:
-            parts.append((label, rest))
-            return parts
-        m = _COLON_HEAD.match(rest)
-        if m and m.end() <= colon:
-            m = None  # the match crossed a parenthesis: "…(3:1)"
-        if m and not _looks_like_list(m.group(1)):
-            if label is not None or parts:
-                parts.append((label, ""))
-            label = m.group(1)
-            rest = rest[m.end() :]
-            continue
-        # a header glued to the end of the previous list: "…, 리날룰S20 : 라우릭애씨드, …"
-        head_start = (
-            max(_top_level(rest[:colon], ",", last=True), _top_level(rest[:colon], "@", last=True))
-            + 1
-        )
-        chunk = rest[head_start:colon].strip()
-        value_after = rest[colon + 1 :].strip()
-        if not chunk or _is_amount(value_after.split(",")[0]):
-            parts.append((label, rest))
-            return parts
-        known_prefix = _longest_known_prefix(chunk, d)
-        before = rest[:head_start] + chunk[:known_prefix]
-        parts.append((label, before))
-        label = chunk[known_prefix:].strip() or chunk
-        rest = rest[colon + 1 :]
-
-
-def _is_amount(s: str) -> bool:
-    return bool(re.fullmatch(r"\s*\d+(?:\.\d+)?\s*(?:%|ppm|ppb|mg|g)?\s*", s, re.I))
-
-
-def _top_level(s: str, ch: str, *, last: bool = False) -> int:
-    """Index of the first (or last) `ch` outside parentheses, -1 when none."""
-    depth = 0
-    found = -1
-    for i, c in enumerate(s):
-        if c in "([{":
-            depth += 1
-        elif c in ")]}":
-            depth = max(0, depth - 1)
-        elif c == ch and depth == 0:
-            if not last:
-                return i
-            found = i
-    return found
-
-
-def _looks_like_list(s: str) -> bool:
-    return "," in s or "@" in s
-
-
-def _longest_known_prefix(s: str, d: Dictionary) -> int:
-    compact = s.replace(" ", "")
-    for end in range(len(compact), 1, -1):
-        if d.known(compact[:end]):
-            # map back onto s, which may hold spaces
-            seen = 0
-            for i, ch in enumerate(s):
-                if ch != " ":
-                    seen += 1
-                if seen == end:
-                    return i + 1
-    return 0
-
-
-def _is_note(line: str) -> bool:
-    return bool(_NOTE_LINE.search(line)) and "," not in line[:40]
-
-
-def _is_bare_header(line: str, next_line: str, d: Dictionary) -> bool:
-    """A line such as "실크 케라틴 워터팩 2X" that names the product of the list under it."""
-    if _SPLIT.search(line) or ":" in line or not next_line:
-        return False
-    if len(_SPLIT.findall(next_line)) < 2:
-        return False  # the next line is no list: this may be one ingredient per line
-    if d.known(line):
-        return False
-    return " " in line.strip() or bool(re.search(r"\d+\s*(?:ml|g|X|x|매|개)\b", line))
-
-
-def _clean_label(label: str) -> str | None:
-    label = re.sub(r"\s+", " ", label).strip(" :'\"*■□◆●")
-    # "성분 : 정제수, …" announces the list; it names no option
-    return None if re.fullmatch(r"(?:전\s*)?성분(?:\s*(?:표|명|표시|정보))?", label) else label
 
 
 # --- tokens ----------------------------------------------------------------------------------
@@ -345,7 +183,7 @@ _LABELISH = re.compile(r"\s|\d+\s*(?:ml|g|매)|^\d{1,2}\.|TM|[-:]$", re.I)
 def _cut_glued_label(piece: str, name: str, d: Dictionary) -> list[str]:
     """A product name glued between two ingredients ("리날룰2.버베나라벤더정제수") or before the
     first one ("헤어 토닉 350ml정제수"): keep the ingredients, drop the label."""
-    p = _longest_known_prefix(name, d)
+    p = longest_known_prefix(name, d)
     q = _longest_known_suffix(name, d)
     if q >= len(name) or (p == 0 and q == 0):
         return [piece]
