@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
 
 from deeproot.errors import InputError
 from deeproot.ingredients.dictionary import Dictionary, fold, key, load_dictionary
@@ -228,14 +227,6 @@ class Tagger:
             placed.extend([None] * (pos + 1 - len(placed)))
         placed[pos] = positioned
         return positioned
-
-    def tag_many(self, texts: Iterable[str | None]) -> Iterator[TagResult | InputError]:
-        """Tag many lists in order; a bad text yields its InputError instead of stopping."""
-        for text in texts:
-            try:
-                yield self.tag(text)
-            except InputError as exc:
-                yield exc
 
 
 _TAGGERS: dict[str, Tagger] = {}
