@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from dataclasses import replace
+from pathlib import Path
 
 from crawler_helpers import (
     SMALL_CATS,
@@ -163,6 +164,24 @@ def test_robots_txt_disallow_stops_requests(small_site, tmp_path, capsys):
     assert len(read_records(partitions(out)[0])) == 48
 
 
+def _crawl_argv(base_url: str, out: Path) -> list[str]:
+    """`deeproot crawl` of the small categories in a child process, delays off."""
+    return [
+        sys.executable,
+        "-m",
+        "deeproot.cli.main",
+        "crawl",
+        "-c",
+        CATS,
+        "--base-url",
+        base_url,
+        "--out",
+        str(out),
+        "--delay",
+        "0",
+    ]
+
+
 def test_killed_midway_then_resume_equals_uninterrupted(
     small_site, small_products, tmp_path, capsys
 ):
@@ -170,20 +189,7 @@ def test_killed_midway_then_resume_equals_uninterrupted(
     env = dict(os.environ, COLUMNS="200")
     with serve(small_site, Faults(latency=0.01)) as site:
         proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "deeproot.cli.main",
-                "crawl",
-                "-c",
-                CATS,
-                "--base-url",
-                site.base_url,
-                "--out",
-                str(out),
-                "--delay",
-                "0",
-            ],
+            _crawl_argv(site.base_url, out),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             env=env,
@@ -321,20 +327,7 @@ def test_ctrl_c_marks_interrupted_and_says_how_to_resume(
     out = tmp_path / "data"
     with serve(small_site, Faults(latency=0.01)) as site:
         proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "deeproot.cli.main",
-                "crawl",
-                "-c",
-                CATS,
-                "--base-url",
-                site.base_url,
-                "--out",
-                str(out),
-                "--delay",
-                "0",
-            ],
+            _crawl_argv(site.base_url, out),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
