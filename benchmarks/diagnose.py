@@ -2,7 +2,7 @@
 
 Builds, in a temporary folder, the two bundle shapes the project ships: a multi-head B1 (one
 backbone, six heads: one forward per photo) and a per-symptom bundle (six B1 models), exported
-from `deeproot.diagnose.models.MultiHead` with torch.onnx (random weights unless --weights or the
+from `deeproot.training.models.MultiHead` with torch.onnx (random weights unless --weights or the
 shipped demo bundle's ONNX is used: latency does not depend on weight values). Then measures on
 a 640x480 "microscope" photo and a 4000x3000 "phone" photo (synthetic scalp JPEGs):
 
@@ -57,7 +57,7 @@ def export_bundle(root: Path, kind: str, size: int = 240) -> Path:
     """A B1 bundle (multihead: one model; per_symptom: six) exported with torch.onnx."""
     import torch
 
-    from deeproot.diagnose.models import MultiHead
+    from deeproot.training.models import MultiHead
     from deeproot.diagnose.preprocess import Preprocess
     from deeproot.taxonomy import SEVERITIES_3, SYMPTOM_KEYS
 
@@ -109,7 +109,7 @@ def synthetic_set(n: int, seed: int):
     """n synthetic scalp images with their merged 3-class labels (value 1,2 -> 1; 3 -> 2)."""
     import numpy as np
 
-    from deeproot.diagnose.synthetic import render
+    from deeproot.training.synthetic import render
 
     rng = np.random.default_rng(seed)
     out = []
@@ -183,7 +183,7 @@ def main() -> None:
     from deeproot.diagnose.images import load_photo
     from deeproot.diagnose.preprocess import prepare_batch
     from deeproot.diagnose.service import diagnose
-    from deeproot.diagnose.synthetic import render
+    from deeproot.training.synthetic import render
 
     print(
         f"load average {os.getloadavg()[0]:.1f}, "
@@ -229,7 +229,7 @@ def main() -> None:
             print(f"{kind:12s} model only            p50 {p50:7.1f} ms  p95 {p95:7.1f} ms")
 
         # torch eager, same network and threads
-        from deeproot.diagnose.models import MultiHead
+        from deeproot.training.models import MultiHead
         from deeproot.taxonomy import SYMPTOM_KEYS
 
         torch.set_num_threads(infer._threads())

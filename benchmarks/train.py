@@ -21,7 +21,7 @@ from pathlib import Path
 
 
 def _model_ips(torch, device, size, batch, steps, amp, channels_last) -> float:  # noqa: ANN001
-    from deeproot.diagnose.models import build_model
+    from deeproot.training.models import build_model
     from deeproot.taxonomy import SYMPTOM_KEYS
 
     model = build_model(SYMPTOM_KEYS, 3).to(device)
@@ -77,9 +77,9 @@ def _prep_ips(paths: list[str], size) -> float:  # noqa: ANN001
 
 
 def _e2e_ips(torch, device, rows, size, batch, workers, steps, amp) -> float:  # noqa: ANN001
-    from deeproot.diagnose.models import build_model
+    from deeproot.training.models import build_model
     from deeproot.diagnose.preprocess import Preprocess
-    from deeproot.diagnose.train import make_loader
+    from deeproot.training.train import make_loader
     from deeproot.taxonomy import SYMPTOM_KEYS
 
     model = build_model(SYMPTOM_KEYS, 3).to(device).train()
@@ -126,9 +126,9 @@ def main() -> None:
 
     import torch
 
-    from deeproot.diagnose.dataset import build_index
-    from deeproot.diagnose.synthetic import generate
-    from deeproot.diagnose.train import parse_size
+    from deeproot.training.dataset import build_index
+    from deeproot.training.synthetic import generate
+    from deeproot.training.train import parse_size
 
     if a.threads:
         torch.set_num_threads(a.threads)

@@ -90,7 +90,7 @@ def _compare(work: Path, out: Path) -> None:
     """Export the run with each weight storage and record size, parity and validation scores."""
     import json
 
-    from deeproot.diagnose.export import export_bundle
+    from deeproot.training.export import export_bundle
 
     result = {}
     for dtype in ("fp32", "fp16", "int8"):

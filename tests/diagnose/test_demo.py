@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from deeproot.demo import CATEGORIES, demo_products
 from deeproot.diagnose.bundle import DEMO_BUNDLE
-from deeproot.diagnose.demo import CATEGORIES, demo_products
 from deeproot.taxonomy import CATEGORY_KEYS
 
 
@@ -93,7 +93,7 @@ def test_demo_photo_is_the_synthetic_render(tmp_path: Path) -> None:
     import numpy as np
     from PIL import Image
 
-    from deeproot.diagnose.demo import _data_file, make_demo_photo
+    from deeproot.demo import _data_file, make_demo_photo
     from deeproot.diagnose.images import load_photo, quality
 
     shipped = load_photo(_data_file("demo_photo.jpg"))

@@ -39,7 +39,7 @@ def index_cmd(
     strict: bool = typer.Option(False, "--strict", help="Exit 1 when any file had a problem."),
 ) -> None:
     """Index a dataset: one row per unique image, with a report of duplicates and problems."""
-    from deeproot.diagnose.dataset import PROBLEM_KINDS, build_index, write_index
+    from deeproot.training.dataset import PROBLEM_KINDS, build_index, write_index
 
     with _bar("reading labels") as bar:
         task = bar.add_task("labels", total=None)
@@ -95,8 +95,8 @@ def synth_cmd(
     bad: bool = typer.Option(False, "--bad", help="Also write broken files (for testing)."),
 ) -> None:
     """Write a synthetic dataset in the exact AI Hub layout (drawn scalp close-ups)."""
-    from deeproot.diagnose.synthetic import generate
     from deeproot.errors import InputError
+    from deeproot.training.synthetic import generate
 
     if out.exists() and any(out.iterdir()):
         raise InputError(f"{out} exists and is not empty; choose a new folder")

@@ -245,7 +245,7 @@ def demo_cmd(
     ] = False,
 ) -> None:
     """Run the whole flow offline: sample site, crawl, catalog, diagnosis, guide, products."""
-    from deeproot.diagnose.demo import run_demo
+    from deeproot.demo import run_demo
 
     def progress(msg: str) -> None:
         typer.echo(f"demo: {msg}", err=True)

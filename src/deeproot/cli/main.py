@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import enum
 import logging
 import os
+import signal
 import sys
+from pathlib import Path
 
 import typer
 
 from deeproot import __version__
-from deeproot.errors import DeeprootError
+from deeproot.errors import EXIT_ERROR, EXIT_INPUT, EXIT_INTERRUPTED, DeeprootError
+from deeproot.terminal import printable
 
 app = typer.Typer(
     name="deeproot",
@@ -18,6 +22,47 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+class LogLevel(str, enum.Enum):
+    """Log levels accepted by --log-level."""
+
+    debug = "debug"
+    info = "info"
+    warning = "warning"
+    error = "error"
+
+
+def configure_logging(
+    *, verbose: int = 0, quiet: bool = False, level: LogLevel | None = None,
+    log_file: Path | None = None,
+) -> None:
+    """Set up the root logger: stderr at the chosen level, timestamps, optional log file.
+
+    Timestamps are UTC ISO 8601 so logs from cron and containers line up. Scrapy's own debug
+    output is only shown at DEBUG (the crawler reads the root level).
+    """
+    if level is not None:
+        lvl = getattr(logging, level.value.upper())
+    else:
+        lvl = logging.DEBUG if verbose >= 2 else logging.INFO if verbose == 1 else (
+            logging.ERROR if quiet else logging.WARNING
+        )
+    fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s",
+                            "%Y-%m-%dT%H:%M:%SZ")
+    import time as _time
+
+    fmt.converter = _time.gmtime
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if log_file is not None:
+        try:
+            handlers.append(logging.FileHandler(log_file, encoding="utf-8"))
+        except OSError as exc:
+            raise typer.BadParameter(f"cannot open {log_file}: {exc.strerror}",
+                                     param_hint="--log-file") from exc
+    for h in handlers:
+        h.setFormatter(fmt)
+    logging.basicConfig(level=lvl, handlers=handlers, force=True)
 
 
 def _version(value: bool) -> None:
@@ -31,17 +76,27 @@ def _root(
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="Show the version and exit."
     ),
-    verbose: bool = typer.Option(False, "-v", "--verbose", help="Log details to stderr."),
-    quiet: bool = typer.Option(False, "--quiet", help="Only errors on stderr."),
+    verbose: int = typer.Option(
+        0, "-v", "--verbose", count=True, help="More log on stderr: -v progress (INFO), -vv DEBUG."
+    ),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Only errors on stderr."),
+    log_level: LogLevel | None = typer.Option(
+        None, "--log-level", help="Log level (overrides -v/--quiet).", case_sensitive=False
+    ),
+    log_file: Path | None = typer.Option(
+        None, "--log-file", help="Also append the log, with timestamps, to this file."
+    ),
 ) -> None:
     """deeproot: scalp photo + survey -> diagnosis, care guide and products."""
-    level = logging.DEBUG if verbose else logging.ERROR if quiet else logging.WARNING
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", force=True)
+    configure_logging(verbose=verbose, quiet=quiet, level=log_level, log_file=log_file)
 
 
 def _register() -> None:
     # Command groups import only light modules at import time; heavy imports live in functions.
-    for extra in ("ingredients", "crawl", "catalog", "dataset", "train", "diagnose"):
+    for extra in (
+        "ingredients", "crawl", "catalog", "refresh", "dataset", "train", "diagnose", "models",
+        "serve",
+    ):
         try:
             module = __import__(f"deeproot.cli.{extra}", fromlist=["register"])
         except ModuleNotFoundError as exc:
@@ -57,20 +112,44 @@ _register()
 _CLI_LIBS = ("click", "typer")
 
 
+def _sigterm(signum: int, frame: object) -> None:
+    # SIGTERM (timeout, kill, systemd, containers) takes the same clean path as Ctrl-C
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI, mapping DeeprootError to a one-line message and exit code 1."""
+    """Run the CLI, mapping DeeprootError to a one-line message and its exit code."""
+    previous = None
+    try:
+        previous = signal.signal(signal.SIGTERM, _sigterm)
+    except ValueError:  # not the main thread (an embedding application): leave signals alone
+        pass
+    try:
+        return _run(argv)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _run(argv: list[str] | None) -> int:
     try:
         rc = app(args=argv, standalone_mode=False)
     except DeeprootError as exc:
         if os.environ.get("DEEPROOT_DEBUG") == "1":
             raise
-        typer.echo(f"error: {exc}", err=True)
+        typer.echo(f"error: {printable(str(exc))}", err=True)
         return exc.exit_code
     except typer.Exit as exc:
         return exc.exit_code
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
-        return 130
+        return EXIT_INTERRUPTED
+    except OSError as exc:
+        if os.environ.get("DEEPROOT_DEBUG") == "1":
+            raise
+        where = f" {printable(str(exc.filename))[:200]}" if exc.filename else ""
+        typer.echo(f"error: cannot access{where}: {exc.strerror or exc}", err=True)
+        return EXIT_INPUT
     except Exception as exc:  # usage errors (click, or typer's vendored click) and the unexpected
         show = getattr(exc, "show", None)
         code = getattr(exc, "exit_code", None)
@@ -83,11 +162,11 @@ def main(argv: list[str] | None = None) -> int:
         if os.environ.get("DEEPROOT_DEBUG") == "1":
             raise
         typer.echo(
-            f"error: unexpected {type(exc).__name__}: {exc} "
+            f"error: unexpected {type(exc).__name__}: {printable(str(exc))[:300]} "
             "(rerun with DEEPROOT_DEBUG=1 for a traceback)",
             err=True,
         )
-        return 2
+        return EXIT_ERROR
     # without standalone mode typer returns exit codes (typer.Exit, Ctrl-C) instead of raising
     return rc if isinstance(rc, int) else 0
 

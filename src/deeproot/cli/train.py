@@ -64,8 +64,8 @@ def train_cmd(
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from deeproot.diagnose.train import TrainConfig, train
     from deeproot.errors import require
+    from deeproot.training.train import TrainConfig, train
 
     require("torch", "train")
     cfg = TrainConfig(
@@ -182,7 +182,7 @@ def export_cmd(
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    from deeproot.diagnose.export import export_bundle
+    from deeproot.training.export import export_bundle
 
     with Progress(
         TextColumn("{task.description}"),

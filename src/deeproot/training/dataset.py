@@ -26,7 +26,7 @@ from deeproot.taxonomy import SYMPTOM_KEYS, SYMPTOMS
 log = logging.getLogger(__name__)
 
 SPLITS = ("Training", "Validation")
-SYNTHETIC_MARKER = "deeproot-synthetic.json"  # written by deeproot.diagnose.synthetic
+SYNTHETIC_MARKER = "deeproot-synthetic.json"  # written by deeproot.training.synthetic
 _FOLDER = re.compile(r"^\[(원천|라벨)\](?:\d+\.)?(.+?)_([0-3])\.(.+)$")
 _NAME = re.compile(r"^(\d{4})_([A-Z0-9]{15})_(\d{9,13})_(\d+)_(TH|LH|RH|BH)$")
 META_KEYS = ("gender", "age", "location") + tuple(f"answers{i}" for i in range(1, 8))
@@ -88,7 +88,7 @@ class IndexReport:
         class_counts: symptom -> [count of value 0, 1, 2, 3].
         problems: problem kind -> file names (see PROBLEM_KINDS).
         sha256: hash of the index rows (dataset identity in bundles).
-        synthetic: the root was written by `deeproot.diagnose.synthetic`.
+        synthetic: the root was written by `deeproot.training.synthetic`.
     """
 
     root: str

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from deeproot.diagnose.metrics import confusion, expected_calibration_error, summarize, to_classes
-from deeproot.diagnose.train import TrainConfig, class_weights, parse_size, preprocess_for
 from deeproot.errors import InputError
+from deeproot.training.metrics import confusion, expected_calibration_error, summarize, to_classes
+from deeproot.training.train import TrainConfig, class_weights, parse_size, preprocess_for
 
 
 def test_merge_to_three_classes() -> None:
@@ -54,7 +54,7 @@ def test_sizes_and_seed_grayscale_recipe() -> None:
 
 
 def test_temperature_fit_recovers_known_temperature() -> None:
-    from deeproot.diagnose.export import fit_temperature
+    from deeproot.training.export import fit_temperature
 
     rng = np.random.default_rng(0)
     true = rng.normal(0, 2, (4000, 3))

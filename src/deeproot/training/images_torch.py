@@ -8,9 +8,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-from deeproot.diagnose.metrics import to_classes
 from deeproot.diagnose.preprocess import Preprocess, prepare
 from deeproot.errors import DataError
+from deeproot.training.metrics import to_classes
 
 
 class ImageRows(torch.utils.data.Dataset):

@@ -50,7 +50,7 @@ def make_demo_photo(path: str | os.PathLike[str]) -> Path:
     """Draw the demo photo with the synthetic generator (how `data/demo_photo.jpg` was made)."""
     import numpy as np
 
-    from deeproot.diagnose.synthetic import render
+    from deeproot.training.synthetic import render
 
     out = Path(path)
     render(PHOTO_VALUES, np.random.default_rng(PHOTO_SEED)).save(out, format="JPEG", quality=85)

@@ -18,11 +18,11 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from deeproot.diagnose.dataset import read_index
-from deeproot.diagnose.metrics import summarize, to_classes
 from deeproot.diagnose.preprocess import Preprocess
 from deeproot.errors import DataError, InputError, require
 from deeproot.taxonomy import SEVERITIES_3, SEVERITIES_4, SYMPTOM_KEYS, symptom
+from deeproot.training.dataset import read_index
+from deeproot.training.metrics import summarize, to_classes
 
 log = logging.getLogger(__name__)
 RUN_FORMAT = "deeproot-run/1"
@@ -223,7 +223,7 @@ def make_loader(
     seed: int,
 ) -> Any:
     """A torch DataLoader over index rows; images go through `preprocess.prepare`."""
-    from deeproot.diagnose.images_torch import ImageRows
+    from deeproot.training.images_torch import ImageRows
 
     torch = require("torch", "train")
     ds = ImageRows(rows, symptoms, n_classes, pre, augment)
@@ -303,7 +303,7 @@ def _train_one(
 
     torch = require("torch", "train")
     require("torchvision", "train")
-    from deeproot.diagnose.models import ARCH, build_model
+    from deeproot.training.models import ARCH, build_model
 
     torch.manual_seed(cfg.seed)
     rows, report = read_index(cfg.index)

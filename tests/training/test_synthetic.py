@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from deeproot.diagnose.synthetic import class_counts, folder_name, generate, render
+from deeproot.training.synthetic import class_counts, folder_name, generate, render
 
 NAME = re.compile(r"^\d{4}_A2LE[A-Z0-9]{11}_\d{9,13}_[2-6]_(TH|LH|RH|BH)\.jpg$")
 

@@ -11,11 +11,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from deeproot.cli.main import main
-from deeproot.diagnose.dataset import build_index, index_schema, read_index, write_index
-from deeproot.diagnose.synthetic import class_counts, generate
-from deeproot.diagnose.train import split_by_visit
 from deeproot.errors import DataError, InputError
 from deeproot.taxonomy import SYMPTOM_KEYS
+from deeproot.training.dataset import build_index, index_schema, read_index, write_index
+from deeproot.training.synthetic import class_counts, generate
+from deeproot.training.train import split_by_visit
 
 
 @pytest.fixture(scope="module")

@@ -19,9 +19,9 @@ from PIL import Image
 from deeproot.cli.main import main
 from deeproot.diagnose.bundle import load_bundle, verify_onnx
 from deeproot.diagnose.preprocess import prepare
-from deeproot.diagnose.synthetic import generate
 from deeproot.errors import DataError, InputError
 from deeproot.taxonomy import SYMPTOM_KEYS
+from deeproot.training.synthetic import generate
 
 pytestmark = pytest.mark.train
 EPOCHS = 4
@@ -142,7 +142,7 @@ def test_export_bundle_schema_and_parity(bundle: Path, run: Path, capsys) -> Non
     sess = ort.InferenceSession(str(m.path), providers=["CPUExecutionProvider"])
     split = json.loads((run / "split.json").read_text())["val"][:5]
     root = json.loads((run / "run.json").read_text())["dataset"]["index"]
-    from deeproot.diagnose.dataset import read_index
+    from deeproot.training.dataset import read_index
 
     paths = {r["image_file_name"]: r["path"] for r in read_index(root)[0]}
     x = np.stack([prepare(Image.open(paths[n]), m.preprocess) for n in split])
@@ -188,7 +188,7 @@ def test_train_rejects_bad_options(run: Path, tmp_path: Path, capsys) -> None:  
     assert main(["train", "--index", str(tmp_path / "no.parquet"), "--out", str(tmp_path)]) == 1
     assert "does not exist; build it with `deeproot dataset index ROOT`" in capsys.readouterr().err
     with pytest.raises((InputError, DataError)):
-        from deeproot.diagnose.train import TrainConfig
+        from deeproot.training.train import TrainConfig
 
         TrainConfig(index=index, out=str(tmp_path), size="12").check()
 

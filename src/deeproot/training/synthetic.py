@@ -292,7 +292,7 @@ def generate(
         if progress:
             progress(i + 1, n_visits)
 
-    marker = {"generator": "deeproot.diagnose.synthetic", "seed": seed, "n_visits": n_visits}
+    marker = {"generator": "deeproot.training.synthetic", "seed": seed, "n_visits": n_visits}
     (root / "deeproot-synthetic.json").write_text(json.dumps(marker) + "\n", "utf-8")
     bad_files: dict[str, list[str]] = {}
     if bad:

@@ -30,10 +30,10 @@ from deeproot.diagnose.bundle import (
     verify_onnx,
     write_bundle_json,
 )
-from deeproot.diagnose.dataset import read_index
-from deeproot.diagnose.metrics import expected_calibration_error, summarize
 from deeproot.diagnose.preprocess import Preprocess
 from deeproot.errors import DataError, InputError, require
+from deeproot.training.dataset import read_index
+from deeproot.training.metrics import expected_calibration_error, summarize
 
 log = logging.getLogger(__name__)
 # Max |logit difference| torch vs onnxruntime allowed per weight storage.
@@ -124,7 +124,7 @@ def _softmax(x: Any) -> Any:
 
 
 def _load_run(run: Path) -> tuple[dict[str, Any], Any]:
-    from deeproot.diagnose.models import MultiHead
+    from deeproot.training.models import MultiHead
 
     torch = require("torch", "train")
     try:
@@ -209,7 +209,7 @@ def _export_one(
 ) -> tuple[ModelSpec, ModelExport, dict[str, Any]]:
     import numpy as np
 
-    from deeproot.diagnose.train import make_loader, predict_logits
+    from deeproot.training.train import make_loader, predict_logits
 
     torch = require("torch", "train")
     ort = require("onnxruntime", "infer")

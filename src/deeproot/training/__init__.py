@@ -1,0 +1,6 @@
+"""The torch side of the classifiers: AI Hub dataset index, synthetic data, models, training, export.
+
+`deeproot.diagnose.bundle` and `deeproot.diagnose.preprocess` are the contract with inference: a
+bundle written here is read there. Heavy imports (torch, torchvision, onnx) stay inside functions
+or in modules that only training code imports.
+"""
