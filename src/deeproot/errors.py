@@ -9,7 +9,7 @@ docs/reliability.md:
 | 1 | error (stored or reference data, an unexpected state) | look at the message |
 | 2 | usage: a bad option or argument | fix the command line |
 | 3 | bad input: a file, a column, an option value, a configuration | fix the input |
-| 4 | quality gate failed: the result is not fit to publish (nothing was published) | look at the data |
+| 4 | quality gate failed: not fit to publish (nothing was published) | look at the data |
 | 5 | stopped by the site (challenge, block, rate limit) or the network | retry later |
 | 6 | locked: another run holds the store's lock | retry later, or `--wait` |
 | 7 | nothing new (a refresh that found no change) | nothing |

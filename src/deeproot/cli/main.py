@@ -24,7 +24,7 @@ app = typer.Typer(
 )
 
 
-class LogLevel(str, enum.Enum):
+class LogLevel(enum.StrEnum):
     """Log levels accepted by --log-level."""
 
     debug = "debug"

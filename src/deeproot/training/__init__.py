@@ -1,4 +1,4 @@
-"""The torch side of the classifiers: AI Hub dataset index, synthetic data, models, training, export.
+"""The torch side of the classifiers: AI Hub index, synthetic data, models, training, export.
 
 `deeproot.diagnose.bundle` and `deeproot.diagnose.preprocess` are the contract with inference: a
 bundle written here is read there. Heavy imports (torch, torchvision, onnx) stay inside functions
