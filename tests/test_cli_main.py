@@ -16,8 +16,8 @@ def test_version(capsys):
     assert capsys.readouterr().out == "deeproot 0.1.0\n"
 
 
-def test_deeproot_error_is_one_line_exit_1(capsys):
-    assert main(["ingredients", "tag", "정제수", "--table", "nope"]) == 1
+def test_input_error_is_one_line_exit_3(capsys):
+    assert main(["ingredients", "tag", "정제수", "--table", "nope"]) == 3
     err = capsys.readouterr().err
     assert err == "error: unknown table 'nope'; valid: seed, extended\n"
 
@@ -61,3 +61,84 @@ def test_exit_codes_from_commands_are_kept(monkeypatch):
         raise typer.Exit(7)
 
     assert main(["_exit7"]) == 7
+
+
+def _walk(command, path=()):
+    yield path, command
+    for name, sub in sorted(getattr(command, "commands", {}).items()):
+        if not getattr(sub, "hidden", False):
+            yield from _walk(sub, (*path, name))
+
+
+def test_every_command_has_help_without_python_type_names(capsys):
+    import typer.main
+
+    from deeproot.cli import main as m
+
+    walked = list(_walk(typer.main.get_command(m.app)))
+    assert len(walked) > 10
+    for path, command in walked:
+        assert main([*path, "--help"]) == 0, path
+        out = capsys.readouterr().out
+        assert "Usage: deeproot" in out, path
+        assert (command.help or "").strip(), f"{' '.join(path)} has no help text"
+        for python_name in ("<bool>", "<str>", "<int>", "<list[", "<path>", "<float>"):
+            assert python_name not in out, (path, python_name)
+
+
+def test_unexpected_oserror_is_one_line_exit_3(capsys):
+    import typer
+
+    from deeproot.cli import main as m
+
+    @m.app.command("_oserror", hidden=True)
+    def _oserror() -> None:
+        open("/nonexistent-dir/\x1b[31mfile")  # noqa: SIM115
+
+    assert main(["_oserror"]) == 3
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "\x1b" not in err
+    assert err.startswith("error: cannot access /nonexistent-dir/file: No such file")
+    del typer
+
+
+def test_sigterm_is_a_clean_interrupt_exit_130(tmp_path):
+    script = (
+        "import os, signal, threading, time\n"
+        "from deeproot.cli import main as m\n"
+        "@m.app.command('_sleep', hidden=True)\n"
+        "def _sleep() -> None:\n"
+        "    print('ready', flush=True); time.sleep(30)\n"
+        "raise SystemExit(m.main(['_sleep']))\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None and proc.stdout.readline() == "ready\n"
+    proc.terminate()
+    _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 130
+    assert err == "interrupted\n"
+
+
+def test_log_file_gets_timestamped_lines(tmp_path, capsys):
+    import logging
+
+    from deeproot.cli import main as m
+
+    @m.app.command("_log", hidden=True)
+    def _log() -> None:
+        logging.getLogger("deeproot.test").info("hello from a command")
+
+    log = tmp_path / "run.log"
+    assert main(["--log-level", "info", "--log-file", str(log), "_log"]) == 0
+    line = log.read_text(encoding="utf-8").strip().splitlines()[-1]
+    assert line.endswith("INFO deeproot.test: hello from a command")
+    assert line[:4].isdigit() and line[10] == "T" and line[19] == "Z"
+    logging.basicConfig(level=logging.WARNING, force=True)
+
+
+def test_bad_log_level_lists_the_choices(capsys):
+    assert main(["--log-level", "loud", "ingredients", "tag", "x"]) == 2
+    err = capsys.readouterr().err
+    assert "debug" in err and "warning" in err

@@ -77,7 +77,8 @@ def _root(
         False, "--version", callback=_version, is_eager=True, help="Show the version and exit."
     ),
     verbose: int = typer.Option(
-        0, "-v", "--verbose", count=True, help="More log on stderr: -v progress (INFO), -vv DEBUG."
+        0, "-v", "--verbose", count=True, show_default=False,
+        help="More log on stderr: -v progress (INFO), -vv DEBUG.",
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only errors on stderr."),
     log_level: LogLevel | None = typer.Option(
@@ -131,9 +132,30 @@ def main(argv: list[str] | None = None) -> int:
             signal.signal(signal.SIGTERM, previous)
 
 
+_VALUE_NAMES = {"str": "TEXT", "path": "PATH", "int": "INTEGER", "float": "NUMBER"}
+
+
+def _value_name(param: typer.core.TyperArgument | typer.core.TyperOption, ctx: object) -> str | None:
+    """Help shows click-style value names (TEXT, PATH, INTEGER…) instead of Python type names
+    (`<bool>`, `<list[str]>`, Typer 0.2x); flags show none; choices keep their values."""
+    if getattr(param, "is_flag", False) or getattr(param, "count", False):
+        return None
+    desc = getattr(param, "type_descriptor", None)
+    shown = param.display_type(ctx)  # type: ignore[arg-type]
+    if desc is None or desc.is_choice or not shown:
+        return shown
+    bare = shown.strip("<>").removeprefix("list[").removesuffix("]").lower()
+    return _VALUE_NAMES.get(bare, bare.upper()) + ("…" if desc.is_list else "")
+
+
+for _cls in (getattr(typer.core, "TyperArgument", None), getattr(typer.core, "TyperOption", None)):
+    if _cls is not None and hasattr(_cls, "display_type_rich") and hasattr(_cls, "display_type"):
+        _cls.display_type_rich = _value_name  # type: ignore[method-assign,assignment]
+
+
 def _run(argv: list[str] | None) -> int:
     try:
-        rc = app(args=argv, standalone_mode=False)
+        rc = app(args=argv, prog_name="deeproot", standalone_mode=False)
     except DeeprootError as exc:
         if os.environ.get("DEEPROOT_DEBUG") == "1":
             raise
@@ -168,6 +190,8 @@ def _run(argv: list[str] | None) -> int:
         )
         return EXIT_ERROR
     # without standalone mode typer returns exit codes (typer.Exit, Ctrl-C) instead of raising
+    if rc == EXIT_INTERRUPTED:
+        typer.echo("interrupted", err=True)
     return rc if isinstance(rc, int) else 0
 
 
