@@ -135,7 +135,9 @@ def main(argv: list[str] | None = None) -> int:
 _VALUE_NAMES = {"str": "TEXT", "path": "PATH", "int": "INTEGER", "float": "NUMBER"}
 
 
-def _value_name(param: typer.core.TyperArgument | typer.core.TyperOption, ctx: object) -> str | None:
+def _value_name(
+    param: typer.core.TyperArgument | typer.core.TyperOption, ctx: object
+) -> str | None:
     """Help shows click-style value names (TEXT, PATH, INTEGER…) instead of Python type names
     (`<bool>`, `<list[str]>`, Typer 0.2x); flags show none; choices keep their values."""
     if getattr(param, "is_flag", False) or getattr(param, "count", False):
