@@ -96,9 +96,9 @@ def test_parse_placeholder(capsys):
         (["ingredients", "tag"], "error: give the ingredient text as an argument"),
     ],
 )
-def test_bad_input_is_one_line_and_exit_1(capsys, args, message):
+def test_bad_input_is_one_line_and_exit_3(capsys, args, message):
     code, _, err = run(capsys, *args)
-    assert code == 1
+    assert code == 3
     assert err.startswith(message) and err.count("\n") == 1
 
 
@@ -116,6 +116,7 @@ def test_batch_reads_original_csv_in_order(capsys, crawl_dir, tmp_path):
         "placeholder",
         "n_ingredients",
         "unknown",
+        "flags",
         "error",
     }
     assert "tagged 48 rows (utf-8-sig)" in err and "0 bad" in err
@@ -176,7 +177,7 @@ def test_batch_missing_column_lists_columns(capsys, crawl_dir):
         "--column",
         "성분",
     )
-    assert code == 1
+    assert code == 3
     assert "has no column '성분'; its columns are: (unnamed), Unnamed: 0, page" in err
 
 
@@ -190,7 +191,7 @@ def test_batch_parquet_needs_out(capsys, crawl_dir):
         "--format",
         "parquet",
     )
-    assert (code, err.strip()) == (1, "error: --format parquet needs --out FILE")
+    assert (code, err.strip()) == (3, "error: --format parquet needs --out FILE")
 
 
 def test_console_script_help_and_version():

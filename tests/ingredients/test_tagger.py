@@ -115,6 +115,7 @@ def test_placeholder_and_empty_records():
         "placeholder": True,
         "n_ingredients": 0,
         "unknown": [],
+        "flags": [],
     }
     assert tag("").record()["placeholder"] is False
 

@@ -4,7 +4,15 @@ Public API: `parse`, `tag`, `Tagger`, `get_tagger`, the value objects in `model`
 reader in `batch`.
 """
 
+from deeproot.ingredients.flags import (
+    FLAG_LABELS,
+    FLAG_SOURCES,
+    FLAGS,
+    FREE_OF,
+    functional_claims,
+)
 from deeproot.ingredients.model import (
+    FlagMatch,
     Ingredient,
     IngredientMatch,
     ParsedList,
@@ -16,7 +24,12 @@ from deeproot.ingredients.table import TABLES, load_table
 from deeproot.ingredients.tagger import Tagger, check_text, get_tagger, tag
 
 __all__ = [
+    "FLAGS",
+    "FLAG_LABELS",
+    "FLAG_SOURCES",
+    "FREE_OF",
     "TABLES",
+    "FlagMatch",
     "Ingredient",
     "IngredientMatch",
     "ParsedList",
@@ -24,6 +37,7 @@ __all__ = [
     "Tagger",
     "Token",
     "check_text",
+    "functional_claims",
     "get_tagger",
     "load_table",
     "parse",

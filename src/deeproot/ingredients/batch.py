@@ -33,6 +33,16 @@ def record_schema():  # noqa: ANN201 - pyarrow is imported lazily
             ("how", pa.string()),
         ]
     )
+    flag = pa.struct(
+        [
+            ("flag", pa.string()),
+            ("token", pa.string()),
+            ("canonical", pa.string()),
+            ("entry", pa.string()),
+            ("source", pa.string()),
+            ("how", pa.string()),
+        ]
+    )
     return pa.schema(
         [
             ("row", pa.int64()),
@@ -41,6 +51,7 @@ def record_schema():  # noqa: ANN201 - pyarrow is imported lazily
             ("placeholder", pa.bool_()),
             ("n_ingredients", pa.int32()),
             ("unknown", pa.list_(pa.string())),
+            ("flags", pa.list_(flag)),
             ("error", pa.string()),
         ]
     )
@@ -147,6 +158,7 @@ def tag_csv(
                     "placeholder": False,
                     "n_ingredients": 0,
                     "unknown": [],
+                    "flags": [],
                     "error": error,
                 }
             else:

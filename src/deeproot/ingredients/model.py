@@ -62,6 +62,29 @@ class IngredientMatch:
 
 
 @dataclass(frozen=True)
+class FlagMatch:
+    """Evidence that a list carries a flag (`deeproot.ingredients.flags.FLAGS`): which token,
+    read as which MFDS standard name, matched which flag-table entry."""
+
+    flag: str  # a key of deeproot.ingredients.flags.FLAGS
+    token: str  # the token as written on the label
+    canonical: str  # the token's MFDS standard name
+    entry: str  # the flag-table entry it matched (a curated name, or the rule that admitted it)
+    source: str  # the legal or documented source of the flag list
+    how: str  # name | rule, plus "+fuzzy"/"+segmented"/"+synonym"/"+variant" when so
+
+    def record(self) -> dict:
+        return {
+            "flag": self.flag,
+            "token": self.token,
+            "canonical": self.canonical,
+            "entry": self.entry,
+            "source": self.source,
+            "how": self.how,
+        }
+
+
+@dataclass(frozen=True)
 class TagResult:
     """Everything known about one ingredient list after tagging."""
 
@@ -70,6 +93,12 @@ class TagResult:
     placeholder: bool
     ingredients: tuple[Ingredient, ...] = field(default=())
     groups: tuple[str, ...] = ()
+    flags: tuple[FlagMatch, ...] = ()
+
+    @property
+    def flag_keys(self) -> tuple[str, ...]:
+        """Sorted unique flag keys the list carries."""
+        return tuple(sorted({f.flag for f in self.flags}))
 
     @property
     def n_ingredients(self) -> int:
@@ -97,5 +126,6 @@ class TagResult:
             placeholder=self.placeholder,
             n_ingredients=self.n_ingredients,
             unknown=list(self.unknown),
+            flags=[f.record() for f in self.flags],
         )
         return rec

@@ -6,7 +6,15 @@ import re
 
 from deeproot.errors import InputError
 from deeproot.ingredients.dictionary import Dictionary, fold, key, load_dictionary
-from deeproot.ingredients.model import Ingredient, IngredientMatch, ParsedList, TagResult, Token
+from deeproot.ingredients.flags import FlagIndex, load_flag_index
+from deeproot.ingredients.model import (
+    FlagMatch,
+    Ingredient,
+    IngredientMatch,
+    ParsedList,
+    TagResult,
+    Token,
+)
 from deeproot.ingredients.parser import (
     MAX_TEXT_CHARS,
     joins_with_next,
@@ -56,6 +64,7 @@ class Tagger:
         self.table: Table = load_table(table)
         self.dictionary: Dictionary = load_dictionary()
         self.fuzzy = fuzzy
+        self.flag_index: FlagIndex = load_flag_index()
         self._norm: dict[str, tuple[str | None, str, float]] = {}
         self._pieces: dict[str, tuple[bool, tuple[IngredientMatch, ...], list]] = {}
 
@@ -152,7 +161,27 @@ class Tagger:
             placeholder=placeholder,
             ingredients=ingredients,
             groups=groups,
+            flags=self._flags(ingredients),
         )
+
+    def _flags(self, ingredients: tuple[Ingredient, ...]) -> tuple[FlagMatch, ...]:
+        """Flag evidence, one per (flag, entry, standard name), in list order."""
+        out: list[FlagMatch] = []
+        seen: set[tuple[str, str, str]] = set()
+        match = self.flag_index.match
+        for ing in ingredients:
+            hits = match(ing.canonical)
+            if not hits:
+                continue
+            canonical = ing.canonical or ing.token.name
+            for h in hits:
+                sig = (h.flag, h.entry, canonical)
+                if sig in seen:
+                    continue
+                seen.add(sig)
+                how = h.how if ing.how == "exact" else f"{h.how}+{ing.how}"
+                out.append(FlagMatch(h.flag, ing.token.text, canonical, h.entry, h.source, how))
+        return tuple(out)
 
     def _matches(self, ing: Ingredient) -> tuple[IngredientMatch, ...]:
         out = []
