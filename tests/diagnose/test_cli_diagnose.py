@@ -91,7 +91,7 @@ def test_bad_photo_exit_code_and_one_line_error(
     empty.write_bytes(b"")
     code = main(["diagnose", str(empty), str(env), "--models", str(bundle), "--device", "cpu"])
     cap = capsys.readouterr()
-    assert code == 1
+    assert code == 3
     err = cap.err.splitlines()
     assert f"error: {empty}: empty file (0 bytes)" in err
     assert err[-1] == (
@@ -114,11 +114,11 @@ def test_json_output(bundle: Path, env: Path, capsys) -> None:
 
 
 def test_bad_option_values(bundle: Path, env: Path, capsys) -> None:
-    assert main(["diagnose", str(env), "--models", str(bundle), "--device", "tpu"]) == 1
+    assert main(["diagnose", str(env), "--models", str(bundle), "--device", "tpu"]) == 3
     assert capsys.readouterr().err.strip().splitlines()[-1] == (
         "error: unknown device 'tpu'; valid: auto, cpu, cuda"
     )
-    assert main(["diagnose", str(env), "--models", str(bundle), "--survey-type", "탈모성"]) == 1
+    assert main(["diagnose", str(env), "--models", str(bundle), "--survey-type", "탈모성"]) == 3
     assert capsys.readouterr().err.strip() == (
         "error: survey scalp type must be 건성 (dry) or 지성 (oily), not '탈모성'"
     )

@@ -124,12 +124,15 @@ def _png_claiming(path: Path, w: int, h: int) -> None:
 
 def test_pixel_limit_before_decoding(tmp_path: Path) -> None:
     f = tmp_path / "bomb.png"
-    _png_claiming(f, 12_000, 11_000)
+    _png_claiming(f, 13_000, 12_000)
     assert f.stat().st_size < 2000
-    with pytest.raises(PhotoError, match=r"bomb.png: 12000x11000 pixels is over the 120-megapixel"):
+    with pytest.raises(PhotoError, match=r"bomb.png: 13000x12000 pixels is over the 150-megapixel"):
+        load_photo(f)
+    _png_claiming(f, 12_000, 11_000)  # under the pixel limit, over the decode-memory budget
+    with pytest.raises(PhotoError, match=r"bomb.png: a 12000x11000 PNG needs 504 MB to decode"):
         load_photo(f)
     _png_claiming(f, 50_000, 50_000)  # beyond Pillow's own hard limit too
-    with pytest.raises(PhotoError, match=r"bomb.png: over the 120-megapixel limit \(possible"):
+    with pytest.raises(PhotoError, match=r"bomb.png: over the 150-megapixel limit \(possible"):
         load_photo(f)
 
 

@@ -59,7 +59,7 @@ def test_good_and_bad_photos(bundle: Path, photos: dict[str, Path], tmp_path: Pa
         rep.photos[2].error
         == f"{tmp_path}: is a folder, not a photo; pass the photo files inside it"
     )
-    assert rep.exit_code == 1
+    assert rep.exit_code == 3
     assert (rep.demo, rep.provider, rep.survey_type, rep.concerns) == (
         True,
         "CPUExecutionProvider",
@@ -122,7 +122,7 @@ def test_quality_withholds_unless_forced(bundle: Path, photos: dict[str, Path]) 
     rep = diagnose([photos["blurry"]], models=bundle, device="cpu", recommend_products=False)
     p = rep.photos[0]
     assert (p.status, p.diagnosis, [c for c, _ in p.warnings]) == ("withheld", None, ["blurry"])
-    assert rep.exit_code == 1
+    assert rep.exit_code == 3
     rep = diagnose(
         [photos["blurry"]], models=bundle, device="cpu", force=True, recommend_products=False
     )
@@ -183,7 +183,7 @@ def test_json_schema(bundle: Path, photos: dict[str, Path], tmp_path: Path) -> N
         "probabilities",
     }
     assert j["photos"][1]["status"] == "error" and j["photos"][1]["diagnosis"] is None
-    assert (j["exit_code"], j["catalog"]) == (1, None)
+    assert (j["exit_code"], j["catalog"]) == (3, None)
 
 
 def test_products_from_catalog(

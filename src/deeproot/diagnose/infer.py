@@ -188,25 +188,41 @@ class Engine:
             result[s] = softmax(out, spec.temperature[s])
         return result
 
+    def prepare(self, image: Image.Image) -> dict[Any, np.ndarray]:
+        """One image's model inputs, [3, H, W] per distinct preprocessing config.
+
+        A caller holding many photos keeps only these small arrays and lets each decoded image
+        go before decoding the next (`predict_prepared` runs them as one batch).
+        """
+        from deeproot.diagnose.preprocess import prepare
+
+        out: dict[Any, np.ndarray] = {}
+        for spec in self.bundle.models:
+            if spec.preprocess not in out:
+                out[spec.preprocess] = prepare(image, spec.preprocess)
+        return out
+
+    def predict_prepared(
+        self, inputs: Sequence[dict[Any, np.ndarray]]
+    ) -> list[dict[str, np.ndarray]]:
+        """Calibrated probabilities for inputs made by `prepare`, run as one batch per model."""
+        import numpy as np
+
+        if not inputs:
+            return []
+        merged: dict[str, np.ndarray] = {}
+        for spec, sess in zip(self.bundle.models, self._sessions, strict=True):
+            batch = np.stack([x[spec.preprocess] for x in inputs])
+            merged.update(self._run(spec, sess, batch))
+        return [{s: merged[s][i] for s in self.bundle.symptoms} for i in range(len(inputs))]
+
     def predict(self, images: Sequence[Image.Image]) -> list[dict[str, np.ndarray]]:
         """Calibrated probabilities for each image: a list of {symptom: probs [n_classes]}.
 
         All images go through each model as one batch; images are preprocessed once per distinct
         preprocessing config, so a per-symptom bundle whose models share a config pays once.
         """
-        from deeproot.diagnose.preprocess import prepare_batch
-
-        if not images:
-            return []
-        prepared: dict[Any, np.ndarray] = {}
-        merged: dict[str, np.ndarray] = {}
-        for spec, sess in zip(self.bundle.models, self._sessions, strict=True):
-            batch = prepared.get(spec.preprocess)
-            if batch is None:
-                batch = prepare_batch(list(images), spec.preprocess)
-                prepared[spec.preprocess] = batch
-            merged.update(self._run(spec, sess, batch))
-        return [{s: merged[s][i] for s in self.bundle.symptoms} for i in range(len(images))]
+        return self.predict_prepared([self.prepare(im) for im in images])
 
 
 _ENGINES: dict[tuple[str, str], Engine] = {}

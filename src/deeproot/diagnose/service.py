@@ -18,6 +18,7 @@ from typing import Any
 from deeproot import taxonomy
 from deeproot.diagnose import rules
 from deeproot.diagnose.guide import CareGuide, check_lang, disclaimer, guides
+from deeproot.diagnose.images import PhotoInput
 from deeproot.diagnose.infer import SymptomScore, score
 from deeproot.errors import DeeprootError, InputError
 
@@ -68,7 +69,7 @@ class PhotoResult:
     """One photo's outcome.
 
     Attributes:
-        photo: the path as given.
+        photo: the path or PhotoInput name as given, terminal control characters removed.
         status: "diagnosed", "error" (unreadable; see `error`) or "withheld" (quality warning and
             no `force`).
         error: one-line error for status "error".
@@ -109,8 +110,10 @@ class DiagnoseReport:
 
     @property
     def exit_code(self) -> int:
-        """0 when every photo was diagnosed, else 1."""
-        return 0 if all(p.status == "diagnosed" for p in self.photos) else 1
+        """0 when every photo was diagnosed, else 3 (bad input: the CLI's exit status)."""
+        from deeproot.errors import EXIT_INPUT
+
+        return 0 if all(p.status == "diagnosed" for p in self.photos) else EXIT_INPUT
 
     def to_json(self) -> dict[str, Any]:
         """The documented `deeproot.diagnose/1` object."""
@@ -206,7 +209,7 @@ def _severity_text(scores: Sequence[SymptomScore], lang: str) -> str:
 
 
 def diagnose(
-    photos: Sequence[str | os.PathLike[str]],
+    photos: Sequence[str | os.PathLike[str] | PhotoInput],
     *,
     models: str | os.PathLike[str] | None = None,
     survey_type: str | None = None,
@@ -223,7 +226,8 @@ def diagnose(
     """Diagnose scalp photos with a model bundle and the three survey answers.
 
     Args:
-        photos: photo files (JPEG, PNG or WebP).
+        photos: photo files (JPEG, PNG or WebP), or `PhotoInput(name, data)` for photos held in
+            memory (uploads); both get the same checks and budgets (docs/diagnose.md).
         models: bundle folder; None: `$DEEPROOT_DATA_DIR/models/default`, else the demo bundle.
         survey_type: survey question 1, `dry`/`oily` (or 건성/지성), or None.
         concerns: survey question 2, symptom keys or Korean labels.
@@ -259,22 +263,26 @@ def diagnose(
     # 256 px): a 4000x3000 photo is decoded at 1/8 scale for a 240 px model.
     min_side = max(480, 2 * max(max(m.preprocess.size) for m in bundle.models))
 
-    loaded: list[tuple[int, Any]] = []
+    # One photo at a time: decode -> quality -> model inputs; only the small arrays are kept, so
+    # six photos cost what one costs in memory.
+    prepared: list[tuple[int, Any]] = []
     results: list[PhotoResult] = []
     for i, p in enumerate(photos):
+        name = images.photo_name(p)
         try:
             ph = images.load_photo(p, min_size=min_side)
         except images.PhotoError as exc:
-            results.append(PhotoResult(str(p), "error", error=str(exc)))
+            results.append(PhotoResult(name, "error", error=str(exc)))
             continue
         q = images.quality(ph.image)
         status = "diagnosed" if (q.ok or force) else "withheld"
-        results.append(PhotoResult(str(p), status, None, q.warnings, ph.notes, ph.original_size))
+        results.append(PhotoResult(name, status, None, q.warnings, ph.notes, ph.original_size))
         if status == "diagnosed":
-            loaded.append((i, ph.image))
+            prepared.append((i, eng.prepare(ph.image)))
+        del ph
     t_load = time.perf_counter()
 
-    probs = eng.predict([img for _, img in loaded])
+    probs = eng.predict_prepared([x for _, x in prepared])
     t_infer = time.perf_counter()
 
     warn: list[str] = []
@@ -298,7 +306,7 @@ def diagnose(
 
         mean = {s: np.mean([pr[s] for pr in probs], axis=0) for s in bundle.symptoms}
         visit_dx = build(scores_of(mean))
-    for (i, _), pr in zip(loaded, probs, strict=True):
+    for (i, _), pr in zip(prepared, probs, strict=True):
         scores = scores_of(pr)
         if visit:
             st = rules.scalp_type({s.symptom: s.severity for s in scores}, survey)
