@@ -172,20 +172,20 @@ def test_export_fails_beyond_tolerance(run: Path, tmp_path: Path, capsys) -> Non
 
 
 def test_export_refuses_bad_targets(run: Path, bundle: Path, tmp_path: Path, capsys) -> None:  # noqa: ANN001
-    assert main(["export", str(run), "--out", str(bundle)]) == 1
+    assert main(["export", str(run), "--out", str(bundle)]) == 3
     assert "exists and is not empty; pass --force" in capsys.readouterr().err
-    assert main(["export", str(tmp_path), "--out", str(tmp_path / "x")]) == 1
+    assert main(["export", str(tmp_path), "--out", str(tmp_path / "x")]) == 3
     assert "is not a training run folder" in capsys.readouterr().err
 
 
 def test_train_rejects_bad_options(run: Path, tmp_path: Path, capsys) -> None:  # noqa: ANN001
     index = json.loads((run / "run.json").read_text())["dataset"]["index"]
     base = ["train", "--index", index, "--out", str(tmp_path / "r")]
-    assert main([*base, "--symptom", "itch"]) == 1
+    assert main([*base, "--symptom", "itch"]) == 3
     assert "unknown symptom 'itch'" in capsys.readouterr().err
-    assert main([*base, "--loss", "hinge"]) == 1
+    assert main([*base, "--loss", "hinge"]) == 3
     assert "--loss must be one of ce, focal" in capsys.readouterr().err
-    assert main(["train", "--index", str(tmp_path / "no.parquet"), "--out", str(tmp_path)]) == 1
+    assert main(["train", "--index", str(tmp_path / "no.parquet"), "--out", str(tmp_path)]) == 3
     assert "does not exist; build it with `deeproot dataset index ROOT`" in capsys.readouterr().err
     with pytest.raises((InputError, DataError)):
         from deeproot.training.train import TrainConfig

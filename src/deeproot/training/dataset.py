@@ -47,6 +47,7 @@ PROBLEM_KINDS = {
     "conflict": "images whose label copies disagree (left out)",
     "unlabelled_image": "images without a valid label",
     "bad_name": "images whose file name is not site_serial_time_shot_location",
+    "bad_archive": "zip archives that could not be opened",
 }
 
 
@@ -150,32 +151,90 @@ def _split_of(parts: tuple[str, ...]) -> str | None:
     return None
 
 
-def _scan(root: Path) -> tuple[list[tuple[Path, str]], dict[str, list[tuple[Path, str]]], int]:
-    """Label files (path, split) and image copies by file name; also counts zip archives."""
-    labels: list[tuple[Path, str]] = []
-    images: dict[str, list[tuple[Path, str]]] = {}
+@dataclass(frozen=True)
+class _Entry:
+    """One file of the release: a real file or a zip member.
+
+    `dir_parts` is the folder path relative to the root as the files would be laid out after
+    extraction (a member `a/b.jpg` of `X/Y.zip` sits in `X/Y/a/`); `where` is what
+    `sources.read_bytes` opens.
+    """
+
+    dir_parts: tuple[str, ...]
+    name: str
+    where: str
+
+
+def _walk(root: Path) -> tuple[list[_Entry], int, list[str]]:
+    """Every file under root, zip members included (read from the central directory, never
+    extracted); also the number of zip archives and those that could not be opened."""
+    from deeproot.training.sources import zip_members, zip_path
+
+    entries: list[_Entry] = []
     zips = 0
+    bad: list[str] = []
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames.sort()
         d = Path(dirpath)
-        m = _FOLDER.match(_nfc(d.name))
-        zips += sum(1 for f in filenames if f.lower().endswith(".zip"))
+        rel = tuple(_nfc(p) for p in d.relative_to(root).parts)
+        for f in sorted(filenames):
+            if f.lower().endswith(".zip"):
+                zips += 1
+                archive = d / f
+                try:
+                    members = zip_members(archive)
+                except DataError as exc:
+                    log.warning("%s", exc)
+                    bad.append(f)
+                    continue
+                base = rel + (_nfc(f[:-4]),)
+                for m in sorted(members):
+                    parts = tuple(_nfc(p) for p in m.split("/") if p)
+                    if parts:
+                        entries.append(
+                            _Entry(base + parts[:-1], parts[-1], zip_path(archive, m))
+                        )
+            else:
+                entries.append(_Entry(rel, _nfc(f), str(d / f)))
+    return entries, zips, bad
+
+
+def _scan(
+    root: Path,
+) -> tuple[
+    list[tuple[_Entry, str]], dict[str, list[tuple[str, str]]], dict[tuple, str], int, list[str]
+]:
+    """Label entries (entry, split), image copies by file name (where, split), sidecar META
+    files by (folder, name), the number of zip archives and the unreadable ones."""
+    labels: list[tuple[_Entry, str]] = []
+    images: dict[str, list[tuple[str, str]]] = {}
+    metas: dict[tuple, str] = {}
+    entries, zips, bad = _walk(root)
+    for e in entries:
+        if not e.dir_parts:
+            continue
+        m = _FOLDER.match(e.dir_parts[-1])
         if not m or _symptom_index(_nfc(m.group(2))) is None:
             continue
-        split = _split_of(tuple(_nfc(p) for p in d.relative_to(root).parts[:-1])) or "Training"
-        for f in sorted(filenames):
-            if m.group(1) == "라벨":
-                if f.endswith(".json") and not f.endswith("_META.json"):
-                    labels.append((d / f, split))
-            elif f.lower().endswith((".jpg", ".jpeg", ".png")):
-                images.setdefault(_nfc(f), []).append((d / f, split))
-    return labels, images, zips
+        split = _split_of(e.dir_parts[:-1]) or "Training"
+        if m.group(1) == "라벨":
+            if e.name.endswith("_META.json"):
+                metas[(e.dir_parts, e.name)] = e.where
+            elif e.name.endswith(".json"):
+                labels.append((e, split))
+        elif e.name.lower().endswith((".jpg", ".jpeg", ".png")):
+            images.setdefault(e.name, []).append((e.where, split))
+    return labels, images, metas, zips, bad
 
 
-def _read_label(path: Path) -> tuple[dict[str, Any] | None, str | None]:
+def _read_label(
+    entry: _Entry, metas: dict[tuple, str]
+) -> tuple[dict[str, Any] | None, str | None]:
     """(label object, None) or (None, problem kind)."""
+    from deeproot.training.sources import read_bytes
+
     try:
-        obj = json.loads(path.read_text(encoding="utf-8-sig"))
+        obj = json.loads(read_bytes(entry.where).decode("utf-8-sig"))
     except (json.JSONDecodeError, UnicodeDecodeError):
         return None, "malformed_json"
     if not isinstance(obj, dict):
@@ -187,24 +246,24 @@ def _read_label(path: Path) -> tuple[dict[str, Any] | None, str | None]:
     if any(v not in (0, 1, 2, 3) for v in values):
         return None, "bad_value"
     obj["_values"] = tuple(values)
-    meta_path = path.with_name(path.stem + "_META.json")
-    if not any(k in obj for k in META_KEYS) and meta_path.is_file():
+    meta_where = metas.get((entry.dir_parts, entry.name[: -len(".json")] + "_META.json"))
+    if not any(k in obj for k in META_KEYS) and meta_where:
         try:
-            meta = json.loads(meta_path.read_text(encoding="utf-8-sig"))
+            meta = json.loads(read_bytes(meta_where).decode("utf-8-sig"))
             if isinstance(meta, dict):
                 obj.update({k: v for k, v in meta.items() if k not in obj})
         except (json.JSONDecodeError, UnicodeDecodeError):
-            log.warning("unreadable metadata file %s", meta_path)
+            log.warning("unreadable metadata file %s", meta_where)
     return obj, None
 
 
-def _row(name: str, obj: dict[str, Any], path: Path, splits: set[str], n: int) -> dict[str, Any]:
+def _row(name: str, obj: dict[str, Any], path: str, splits: set[str], n: int) -> dict[str, Any]:
     stem = name.rsplit(".", 1)[0]
     m = _NAME.match(stem)
     parts = stem.split("_")
     row: dict[str, Any] = {
         "image_file_name": name,
-        "path": str(path),
+        "path": path,
         **dict(zip(SYMPTOM_KEYS, obj["_values"], strict=True)),
         "visit_id": "_".join(parts[:3]) if len(parts) >= 3 else stem,
         "site": m.group(1) if m else None,
@@ -234,28 +293,30 @@ def build_index(
     root = Path(root).resolve()
     if not root.is_dir():
         raise InputError(f"dataset root {root} is not a folder")
-    label_files, images, zips = _scan(root)
+    label_files, images, metas, zips, bad_zips = _scan(root)
     if not label_files:
-        hint = f" ({zips} zip archives found: extract them first)" if zips else ""
+        hint = f" (read {zips} zip archives too)" if zips else ""
+        if bad_zips:
+            hint = f" ({len(bad_zips)} of {zips} zip archives could not be opened)"
         raise InputError(
             f"no label JSON files under {root}{hint}; expected Training/ and Validation/ "
-            "with [라벨]<symptom>_<k>.<severity> folders"
+            "with [라벨]<symptom>_<k>.<severity> folders (or zip archives of them)"
         )
-    problems: dict[str, list[str]] = {}
+    problems: dict[str, list[str]] = {"bad_archive": bad_zips} if bad_zips else {}
     seen: dict[str, dict[str, Any]] = {}
     seen_splits: dict[str, set[str]] = {}
     copies: Counter[str] = Counter()
     conflicts: set[str] = set()
     n_dup = 0
     for i, (path, split) in enumerate(label_files):
-        obj, problem = _read_label(path)
+        obj, problem = _read_label(path, metas)
         if progress and (i % 500 == 0 or i + 1 == len(label_files)):
             progress(i + 1, len(label_files))
         if problem:
             problems.setdefault(problem, []).append(path.name)
             continue
         assert obj is not None
-        name = _nfc(str(obj.get("image_file_name") or path.stem + ".jpg"))
+        name = _nfc(str(obj.get("image_file_name") or path.name[: -len(".json")] + ".jpg"))
         if name in seen:
             n_dup += 1
             if seen[name]["_values"] != obj["_values"]:
@@ -318,21 +379,27 @@ def _problem_line(report: IndexReport) -> str:
 
 def write_index(rows: list[dict[str, Any]], report: IndexReport, out: str | Path) -> Path:
     """Write the index Parquet (report kept in the file's metadata and beside it as JSON)."""
+    out = write_index_rows(rows, report.to_json(), out)
+    out.with_name(out.stem + ".report.json").write_text(
+        json.dumps(report.to_json(), ensure_ascii=False, indent=2) + "\n", "utf-8"
+    )
+    return out
+
+
+def write_index_rows(rows: list[dict[str, Any]], report: dict[str, Any], out: str | Path) -> Path:
+    """Write index rows with a report (as `read_index` returns them) to a Parquet file."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     schema = index_schema().with_metadata(
-        {"deeproot.index": json.dumps(report.to_json(), ensure_ascii=False)}
+        {"deeproot.index": json.dumps(report, ensure_ascii=False)}
     )
     table = pa.Table.from_pylist(rows, schema=schema)
     tmp = out.with_name(out.name + ".tmp")
     pq.write_table(table, tmp)
     os.replace(tmp, out)
-    out.with_name(out.stem + ".report.json").write_text(
-        json.dumps(report.to_json(), ensure_ascii=False, indent=2) + "\n", "utf-8"
-    )
     return out
 
 
@@ -341,6 +408,8 @@ def read_index(path: str | Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     import pyarrow.parquet as pq
 
     p = Path(path)
+    if p.is_dir() and (p / "prepared.json").is_file():
+        p = p / "index.parquet"  # a prepared dataset carries its index rows
     if not p.is_file():
         raise InputError(f"index {p} does not exist; build it with `deeproot dataset index ROOT`")
     try:
