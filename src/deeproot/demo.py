@@ -8,10 +8,10 @@ into a data folder, builds the DuckDB catalog, then diagnoses the bundled synthe
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
-import tempfile
 import time
 from collections.abc import Callable
 from importlib import resources
@@ -68,19 +68,16 @@ def run_demo(
     """Serve, crawl, build, diagnose; returns the DiagnoseReport.
 
     Args:
-        data_dir: where the crawl and catalog go (kept); None: a temporary folder, removed after.
+        data_dir: where the crawl and catalog go (kept); None: a scratch folder, removed after.
         lang: `ko` or `en`.
         models: model bundle (default: the shipped demo bundle).
         device: onnxruntime device.
         progress: called with one line per step.
     """
-    from deeproot.catalog.build import build
     from deeproot.catalog.recommend import close_connections
-    from deeproot.crawler import make_settings, run_crawl
-    from deeproot.crawler.testsite import build_site, serve
     from deeproot.diagnose.bundle import DEMO_BUNDLE
     from deeproot.diagnose.guide import check_lang
-    from deeproot.diagnose.service import diagnose
+    from deeproot.files import scratch_dir
 
     say = progress or (lambda msg: None)
     check_lang(lang)
@@ -89,56 +86,62 @@ def run_demo(
         raise DataError(
             f"the demo model bundle is missing at {bundle}; reinstall deeproot or pass a bundle"
         )
-    tmp = None
-    if data_dir is None:
-        tmp = tempfile.TemporaryDirectory(prefix="deeproot-demo-")
-        root = Path(tmp.name)
-    else:
-        root = Path(data_dir)
-        root.mkdir(parents=True, exist_ok=True)
-    try:
-        t0 = time.perf_counter()
-        products = demo_products()
-        with tempfile.TemporaryDirectory(prefix="deeproot-demo-site-") as site_dir:
-            build_site(products, site_dir)
-            say(f"serving {len(products)} fictional sample products on 127.0.0.1")
-            with serve(site_dir) as site:
-                settings = make_settings(
-                    out=root,
-                    base_url=site.base_url,
-                    delay=0.0,
-                    timeout=10.0,
-                    retries=1,
-                    backoff=0.0,
-                )
-                say(f"crawling {site.base_url} into {root}")
-                report = run_crawl(settings)
-        problem = report.problem()
-        if problem:
-            raise DataError(f"demo crawl failed: {problem}")
-        say(f"crawled {report.records} products in {report.duration_s:.1f} s")
-        db = root / "catalog.duckdb"
-        rep = build(root, db)
-        say(f"catalog {db}: {rep.n_products} products")
-        photo = _data_file("demo_photo.jpg")
-        say(
-            f"diagnosing {photo.name} with survey: {SURVEY_TYPE}, concern "
-            f"{', '.join(CONCERNS)}, categories {', '.join(CATEGORIES)}"
-        )
-        result = diagnose(
-            [photo],
-            models=bundle,
-            survey_type=SURVEY_TYPE,
-            concerns=CONCERNS,
-            categories=CATEGORIES,
-            device=device,
-            db=db,
-            lang=lang,
-        )
-        close_connections()  # let the temporary folder go
-        say(f"done in {time.perf_counter() - t0:.1f} s")
-        return result
-    finally:
-        if tmp is not None:
-            close_connections()
-            tmp.cleanup()
+    # Scratch space lives under deeproot's one scratch root, named after this process: removed on
+    # exit, and a killed run's folder is swept at the next start (no deeproot-demo-* litter).
+    with contextlib.ExitStack() as stack:
+        if data_dir is None:
+            root = stack.enter_context(scratch_dir("demo"))
+        else:
+            root = Path(data_dir)
+            root.mkdir(parents=True, exist_ok=True)
+        stack.callback(close_connections)  # catalog connections closed before the folder goes
+        return _run(root, lang, bundle, device, say)
+
+
+def _run(root: Path, lang: str, bundle: Path, device: str, say: Callable[[str], None]) -> Any:
+    from deeproot.catalog.build import build
+    from deeproot.crawler import make_settings, run_crawl
+    from deeproot.crawler.testsite import build_site, serve
+    from deeproot.diagnose.service import diagnose
+    from deeproot.files import scratch_dir
+
+    t0 = time.perf_counter()
+    products = demo_products()
+    with scratch_dir("demo-site") as site_dir:
+        build_site(products, site_dir)
+        say(f"serving {len(products)} fictional sample products on 127.0.0.1")
+        with serve(site_dir) as site:
+            settings = make_settings(
+                out=root,
+                base_url=site.base_url,
+                delay=0.0,
+                timeout=10.0,
+                retries=1,
+                backoff=0.0,
+            )
+            say(f"crawling {site.base_url} into {root}")
+            report = run_crawl(settings)
+    problem = report.problem()
+    if problem:
+        raise DataError(f"demo crawl failed: {problem}")
+    say(f"crawled {report.records} products in {report.duration_s:.1f} s")
+    db = root / "catalog.duckdb"
+    rep = build(root, db)
+    say(f"catalog {db}: {rep.n_products} products")
+    photo = _data_file("demo_photo.jpg")
+    say(
+        f"diagnosing {photo.name} with survey: {SURVEY_TYPE}, concern "
+        f"{', '.join(CONCERNS)}, categories {', '.join(CATEGORIES)}"
+    )
+    result = diagnose(
+        [photo],
+        models=bundle,
+        survey_type=SURVEY_TYPE,
+        concerns=CONCERNS,
+        categories=CATEGORIES,
+        device=device,
+        db=db,
+        lang=lang,
+    )
+    say(f"done in {time.perf_counter() - t0:.1f} s")
+    return result

@@ -96,7 +96,7 @@ def test_timeout(stub) -> None:
     state.delay = 0.6
     state.answer("late")
     t0 = time.perf_counter()
-    with pytest.raises(ChatError, match="unreachable"):
+    with pytest.raises(ChatError, match=r"did not answer within 0.2 s"):
         chat_guide("dry", "en", config=cfg(url, timeout=0.2))
     assert time.perf_counter() - t0 < 0.55
 
@@ -115,3 +115,128 @@ def test_config_from_env() -> None:
         config_from_env({"DEEPROOT_CHAT_BASE_URL": "ftp://x", "DEEPROOT_CHAT_MODEL": "m"})
     c = config_from_env({"DEEPROOT_CHAT_BASE_URL": "http://h:1", "DEEPROOT_CHAT_MODEL": "m"})
     assert (c.url, c.api_key, c.timeout) == ("http://h:1/v1/chat/completions", None, 20.0)
+
+
+# --- issue 15: no redirects, an overall deadline, a fallback on every failure -------------------
+
+
+class _Raw:
+    """A one-shot TCP server on 127.0.0.1 that runs `script(conn)` for each connection."""
+
+    def __init__(self, script) -> None:  # noqa: ANN001
+        import socket
+
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(4)
+        self.port = self.sock.getsockname()[1]
+        self.received: list[bytes] = []
+        self.script = script
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with conn:
+                conn.settimeout(5)
+                data = b""
+                try:
+                    while b"\r\n\r\n" not in data:
+                        data += conn.recv(65536)
+                    self.received.append(data)
+                    self.script(conn)
+                except OSError:
+                    pass
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def test_redirect_is_not_followed_and_key_not_resent() -> None:
+    other = _Raw(lambda c: c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}"))
+    location = f"http://localhost:{other.port}/steal"
+    first = _Raw(
+        lambda c: c.sendall(
+            f"HTTP/1.1 302 Found\r\nLocation: {location}\r\nContent-Length: 0\r\n\r\n".encode()
+        )
+    )
+    try:
+        with pytest.raises(ChatError, match=r"redirect \(HTTP 302 to localhost\); redirects are"):
+            chat_guide("dry", "en", config=cfg(f"http://127.0.0.1:{first.port}/v1"))
+        time.sleep(0.1)
+        assert b"Bearer sk-test" in first.received[0]
+        assert other.received == []  # the key never went to the other host
+    finally:
+        first.close()
+        other.close()
+
+
+def test_dripping_server_is_cut_off_at_the_deadline() -> None:
+    def drip(c) -> None:  # noqa: ANN001
+        c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n")
+        for _ in range(50):
+            c.sendall(b" ")
+            time.sleep(0.2)  # never silent for the socket timeout, never finished
+
+    srv = _Raw(drip)
+    try:
+        t0 = time.perf_counter()
+        with pytest.raises(ChatError, match=r"did not answer within 0.8 s"):
+            chat_guide("dry", "en", config=cfg(f"http://127.0.0.1:{srv.port}/v1", timeout=0.8))
+        assert time.perf_counter() - t0 < 1.5
+    finally:
+        srv.close()
+
+
+def test_dripping_headers_are_cut_off_too() -> None:
+    def drip(c) -> None:  # noqa: ANN001
+        for ch in b"HTTP/1.1 200 OK\r\nX-Slow: " + b"a" * 40:
+            c.sendall(bytes([ch]))
+            time.sleep(0.2)
+
+    srv = _Raw(drip)
+    try:
+        t0 = time.perf_counter()
+        with pytest.raises(ChatError, match=r"did not answer within 0.6 s"):
+            chat_guide("dry", "en", config=cfg(f"http://127.0.0.1:{srv.port}/v1", timeout=0.6))
+        assert time.perf_counter() - t0 < 1.3
+    finally:
+        srv.close()
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"DEEPROOT_CHAT_TIMEOUT": "nan"}, r"DEEPROOT_CHAT_TIMEOUT must be a number of seconds"),
+        ({"DEEPROOT_CHAT_TIMEOUT": "-1"}, r"DEEPROOT_CHAT_TIMEOUT must be a number of seconds"),
+        ({"DEEPROOT_CHAT_TIMEOUT": "inf"}, r"DEEPROOT_CHAT_TIMEOUT must be a number of seconds"),
+        ({"DEEPROOT_CHAT_TIMEOUT": "soon"}, r"DEEPROOT_CHAT_TIMEOUT must be a number of seconds"),
+        ({"DEEPROOT_CHAT_BASE_URL": "http://[::1/v1"}, r"DEEPROOT_CHAT_BASE_URL is not a valid"),
+        ({"DEEPROOT_CHAT_BASE_URL": "http://h:port/v1"}, r"DEEPROOT_CHAT_BASE_URL is not a valid"),
+        ({"DEEPROOT_CHAT_BASE_URL": "http:///v1"}, r"DEEPROOT_CHAT_BASE_URL is not a valid"),
+        ({"DEEPROOT_CHAT_BASE_URL": "http://h/v1\r\nX: y"}, r"spaces or control characters"),
+    ],
+)
+def test_bad_settings_are_chat_errors(env: dict[str, str], message: str) -> None:
+    base = {"DEEPROOT_CHAT_BASE_URL": "http://127.0.0.1:9/v1", "DEEPROOT_CHAT_MODEL": "m"}
+    with pytest.raises(ChatError, match=message):
+        config_from_env({**base, **env})
+
+
+def test_bad_json_and_garbage_answers_are_chat_errors() -> None:
+    for reply in (
+        b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n{oops",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n[]",
+        b"garbage that is not HTTP\r\n\r\n",
+        b"",
+    ):
+        srv = _Raw(lambda c, r=reply: c.sendall(r))
+        try:
+            with pytest.raises(ChatError):
+                chat_guide("dry", "en", config=cfg(f"http://127.0.0.1:{srv.port}/v1", timeout=2))
+        finally:
+            srv.close()

@@ -54,7 +54,14 @@ def test_demo_end_to_end_subprocess(tmp_path: Path) -> None:
     shipped = (DEMO_BUNDLE / "bundle.json").is_file()
     if not shipped:
         args += ["--models", str(_tiny_bundle(tmp_path))]
-    env = dict(os.environ, COLUMNS="200", DEEPROOT_DATA_DIR=str(tmp_path / "unused"))
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    env = dict(
+        os.environ,
+        COLUMNS="200",
+        DEEPROOT_DATA_DIR=str(tmp_path / "unused"),
+        TMPDIR=str(scratch),
+    )
     proc = subprocess.run(args, capture_output=True, text=True, env=env, timeout=120, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     err = proc.stderr.splitlines()
@@ -80,6 +87,9 @@ def test_demo_end_to_end_subprocess(tmp_path: Path) -> None:
         assert c["n_total"] == 7 and 1 <= len(c["picks"]) <= 3
         assert all(p["name"].startswith("[데모] ") for p in c["picks"])
     assert not (tmp_path / "unused").exists()  # the demo never writes to the data dir
+    # scratch space only under the one scratch root, and nothing left in it after the run
+    assert [p.name for p in scratch.iterdir()] == [f"deeproot-{os.getuid()}"]
+    assert list((scratch / f"deeproot-{os.getuid()}").iterdir()) == []
     if shipped:
         # The demo photo is drawn with 피지과다 중증: the demo model must read it so, and the
         # sample survey (dry) must be flagged as disagreeing.
@@ -101,3 +111,39 @@ def test_demo_photo_is_the_synthetic_render(tmp_path: Path) -> None:
     assert shipped.image.size == (640, 480)
     assert np.abs(np.asarray(shipped.image, float) - again).mean() < 2.0
     assert quality(shipped.image).ok
+
+
+def test_killed_demo_leaves_no_litter(tmp_path: Path) -> None:
+    """kill -9 mid-run: nothing named deeproot-demo-* in the temp dir; the next start sweeps."""
+    import signal
+    import time
+
+    args = [sys.executable, "-m", "deeproot.cli.main", "demo", "--json"]
+    if not (DEMO_BUNDLE / "bundle.json").is_file():
+        args += ["--models", str(_tiny_bundle(tmp_path))]
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    env = dict(os.environ, TMPDIR=str(scratch), DEEPROOT_DATA_DIR=str(tmp_path / "d"))
+    proc = subprocess.Popen(args, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, env=env)
+    try:
+        assert proc.stderr is not None
+        line = proc.stderr.readline().decode()
+        assert line.startswith("demo: serving"), line
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(30)
+    root = scratch / f"deeproot-{os.getuid()}"
+    assert [p.name for p in scratch.iterdir()] == [root.name]  # no deeproot-demo-* beside it
+    left = sorted(p.name for p in root.iterdir())
+    assert left and all(n.startswith(("demo-", "demo-site-")) for n in left), left
+    assert all(f"-{proc.pid}-" in n for n in left)
+    time.sleep(0.1)
+    sweep = subprocess.run(
+        [sys.executable, "-c", "from deeproot.files import sweep_scratch; print(sweep_scratch())"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert sweep.stdout.strip() == str(len(left))
+    assert list(root.iterdir()) == []

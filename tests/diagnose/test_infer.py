@@ -143,3 +143,28 @@ def test_int8_weight_bundle_folds_weights_with_same_outputs() -> None:
     a, b = folded.predict([img])[0], kept.predict([img])[0]
     for s in SYMPTOM_KEYS:
         np.testing.assert_allclose(a[s], b[s], atol=1e-4)
+
+
+@pytest.mark.parametrize("value", ["1000", "0", "-2", "two", "1.5", "nan"])
+def test_deeproot_threads_validated(monkeypatch, value: str) -> None:
+    import os
+
+    from deeproot.errors import InputError
+
+    monkeypatch.setenv("DEEPROOT_THREADS", value)
+    hi = 4 * (os.cpu_count() or 1)
+    with pytest.raises(
+        InputError, match=rf"^DEEPROOT_THREADS must be a whole number from 1 to {hi}"
+    ):
+        infer._threads()
+
+
+def test_deeproot_threads_accepted(monkeypatch) -> None:
+    import os
+
+    monkeypatch.setenv("DEEPROOT_THREADS", " 3 ")
+    assert infer._threads() == 3
+    monkeypatch.setenv("DEEPROOT_THREADS", str(4 * (os.cpu_count() or 1)))
+    assert infer._threads() == 4 * (os.cpu_count() or 1)
+    monkeypatch.delenv("DEEPROOT_THREADS")
+    assert 1 <= infer._threads() <= 8

@@ -189,3 +189,72 @@ def test_pillow_exif_warnings_do_not_reach_the_terminal(tmp_path: Path, capfd) -
     assert p.image.size == (64, 48)
     cap = capfd.readouterr()
     assert cap.err == "" and cap.out == ""
+
+
+# --- through diagnose(): bad photos beside good ones, one photo decoded at a time ---------------
+
+import diagnose_fakes as fakes  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory) -> Path:
+    pytest.importorskip("onnx")
+    return fakes.build_bundle(tmp_path_factory.mktemp("b") / "multihead")
+
+
+def test_oserrors_and_uploads_beside_good_photos(bundle: Path, tmp_path: Path) -> None:
+    from deeproot.diagnose.service import diagnose
+
+    good = tmp_path / "good.jpg"
+    good.write_bytes(_jpeg_bytes(seed=1))
+    fifo = tmp_path / "fifo.jpg"
+    os.mkfifo(fifo)
+    rep = diagnose(
+        [
+            tmp_path / ("y" * 300 + ".jpg"),
+            good,
+            fifo,
+            PhotoInput("upload\x1b]0;pwned\x07.jpg", _jpeg_bytes(seed=1)),
+            PhotoInput("bomb.webp", _webp_claiming(10000, 10000)),
+        ],
+        models=bundle,
+        device="cpu",
+        recommend_products=False,
+    )
+    assert [p.status for p in rep.photos] == ["error", "diagnosed", "error", "diagnosed", "error"]
+    assert rep.photos[0].error.endswith("file name too long (over 255 bytes); rename the photo")
+    assert rep.photos[3].photo == "upload.jpg"
+    assert "budget per photo" in rep.photos[4].error
+    same = [s.probabilities for s in rep.photos[1].diagnosis.symptoms]
+    assert same == [s.probabilities for s in rep.photos[3].diagnosis.symptoms]
+    assert rep.exit_code == 3
+
+
+def test_photos_are_decoded_one_at_a_time(bundle: Path, tmp_path: Path, monkeypatch) -> None:
+    """When a photo is decoded, no earlier photo's decoded image is still alive."""
+    import gc
+    import weakref
+
+    from deeproot.diagnose import images
+    from deeproot.diagnose.service import diagnose
+
+    files = []
+    for i in range(4):
+        f = tmp_path / f"p{i}.png"
+        scalp_image(seed=i).save(f)
+        files.append(f)
+    alive: list[weakref.ref] = []
+    seen: list[int] = []
+    real = images.load_photo
+
+    def tracking(src, **kw):  # noqa: ANN001, ANN003
+        gc.collect()
+        seen.append(sum(r() is not None for r in alive))
+        ph = real(src, **kw)
+        alive.append(weakref.ref(ph.image))
+        return ph
+
+    monkeypatch.setattr(images, "load_photo", tracking)
+    rep = diagnose(files, models=bundle, device="cpu", recommend_products=False)
+    assert [p.status for p in rep.photos] == ["diagnosed"] * 4
+    assert seen == [0, 0, 0, 0]  # the old loop kept every decoded image until inference: [0,1,2,3]

@@ -219,6 +219,28 @@ def test_chat_failure_falls_back_to_curated(
     assert rep.warnings[1].endswith("showing the curated guide")
 
 
+@pytest.mark.parametrize(
+    ("env", "why"),
+    [
+        ({"DEEPROOT_CHAT_TIMEOUT": "nan"}, "DEEPROOT_CHAT_TIMEOUT must be a number"),
+        ({"DEEPROOT_CHAT_BASE_URL": "http://[::1/v1"}, "DEEPROOT_CHAT_BASE_URL is not a valid"),
+        ({"DEEPROOT_CHAT_BASE_URL": "http://h:99999999/v1"}, "DEEPROOT_CHAT_BASE_URL is not a"),
+    ],
+)
+def test_bad_chat_settings_fall_back_to_curated(
+    bundle: Path, photos: dict[str, Path], monkeypatch, env: dict[str, str], why: str
+) -> None:
+    monkeypatch.setenv("DEEPROOT_CHAT_BASE_URL", "http://127.0.0.1:9/v1")
+    monkeypatch.setenv("DEEPROOT_CHAT_MODEL", "m")
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    rep = diagnose(
+        [photos["a"]], models=bundle, device="cpu", guide="chat", recommend_products=False
+    )
+    assert all(g.source == "curated" for g in rep.photos[0].diagnosis.guides)
+    assert rep.warnings[1].startswith(f"chat guide failed ({why}")
+
+
 def test_installed_bundle_used_without_models(
     bundle: Path, photos: dict[str, Path], tmp_path: Path, monkeypatch
 ) -> None:

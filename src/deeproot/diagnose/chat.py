@@ -2,17 +2,28 @@
 
 Off by default. Configured only by environment variables: `DEEPROOT_CHAT_BASE_URL` (e.g.
 `http://127.0.0.1:8000/v1`), `DEEPROOT_CHAT_MODEL`, optional `DEEPROOT_CHAT_API_KEY` and
-`DEEPROOT_CHAT_TIMEOUT` (seconds, default 20). stdlib urllib only. Any failure raises `ChatError`;
+`DEEPROOT_CHAT_TIMEOUT` (seconds for the whole request, default 20, at most 600).
+
+stdlib `http.client` only, so nothing is done behind our back: redirects are never followed (a
+302 must not carry the `Authorization` key to another host; it is an error), the timeout is an
+overall deadline enforced by a watchdog that closes the socket (a server dripping one byte every
+2 s is cut off at the deadline, not after 20 s of silence), and the answer is capped at 1 MB. Any
+failure (bad configuration, malformed URL, network, HTTP status, bad JSON) raises `ChatError`;
 the caller falls back to the curated guide with a warning.
 """
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
+import math
 import os
-import urllib.error
-import urllib.request
+import socket
+import ssl
+import threading
+import time
+import urllib.parse
 from dataclasses import dataclass
 
 from deeproot import taxonomy
@@ -26,6 +37,8 @@ ENV_KEY = "DEEPROOT_CHAT_API_KEY"
 ENV_MODEL = "DEEPROOT_CHAT_MODEL"
 ENV_TIMEOUT = "DEEPROOT_CHAT_TIMEOUT"
 MAX_ANSWER = 8000
+MAX_RESPONSE = 1_000_000  # bytes read from the endpoint at most
+MAX_TIMEOUT = 600.0
 
 _SYSTEM = {
     "ko": (
@@ -65,7 +78,7 @@ class ChatConfig:
 
 
 def config_from_env(env: dict[str, str] | None = None) -> ChatConfig:
-    """Read the chat settings; raises ChatError naming the missing variable."""
+    """Read the chat settings; raises ChatError naming the missing or bad variable."""
     e = os.environ if env is None else env
     url = e.get(ENV_URL, "").strip()
     model = e.get(ENV_MODEL, "").strip()
@@ -73,13 +86,35 @@ def config_from_env(env: dict[str, str] | None = None) -> ChatConfig:
         raise ChatError(f"the chat guide needs {ENV_URL} (an OpenAI-compatible endpoint)")
     if not url.startswith(("http://", "https://")):
         raise ChatError(f"{ENV_URL} must be an http(s) URL, not {url!r}")
+    _split(url)  # a malformed URL is a configuration error here, not a crash later
     if not model:
         raise ChatError(f"the chat guide needs {ENV_MODEL} (the model name)")
+    raw = e.get(ENV_TIMEOUT, "20")
     try:
-        timeout = float(e.get(ENV_TIMEOUT, "20"))
-    except ValueError as exc:
-        raise ChatError(f"{ENV_TIMEOUT} must be a number of seconds") from exc
+        timeout = float(raw)
+    except ValueError:
+        timeout = math.nan
+    if not (0 < timeout <= MAX_TIMEOUT):  # also false for nan
+        raise ChatError(
+            f"{ENV_TIMEOUT} must be a number of seconds in (0, {MAX_TIMEOUT:.0f}], not {raw!r}"
+        )
     return ChatConfig(url, model, e.get(ENV_KEY) or None, timeout)
+
+
+def _split(url: str) -> tuple[str, str, int, str]:
+    """(scheme, host, port, path?query) of an http(s) URL; ChatError when it is malformed."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        port = parts.port
+        host = parts.hostname
+    except ValueError as exc:
+        raise ChatError(f"{ENV_URL} is not a valid URL ({exc})") from None
+    if parts.scheme not in ("http", "https") or not host:
+        raise ChatError(f"{ENV_URL} is not a valid http(s) URL: {url!r}")
+    if any(c in url for c in "\r\n\t ") or any(ord(c) < 32 for c in url):
+        raise ChatError(f"{ENV_URL} contains spaces or control characters")
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    return parts.scheme, host, port or (443 if parts.scheme == "https" else 80), path
 
 
 def _prompt(scalp_type: str, lang: str, symptoms: str) -> str:
@@ -99,28 +134,94 @@ def _prompt(scalp_type: str, lang: str, symptoms: str) -> str:
 
 
 def ask(config: ChatConfig, messages: list[dict[str, str]]) -> str:
-    """POST one chat-completions request and return the first choice's text."""
+    """POST one chat-completions request and return the first choice's text.
+
+    The whole exchange (connect, send, headers, body) must finish within `config.timeout`
+    seconds; redirects are refused. Every failure is a ChatError.
+    """
+    url = config.url
+    timeout = config.timeout
+    if not (isinstance(timeout, (int, float)) and 0 < timeout <= MAX_TIMEOUT):
+        raise ChatError(f"chat timeout must be a number of seconds in (0, {MAX_TIMEOUT:.0f}]")
+    scheme, host, port, path = _split(url)
     body = json.dumps(
         {"model": config.model, "messages": messages, "temperature": 0.3}, ensure_ascii=False
     ).encode("utf-8")
-    headers = {"Content-Type": "application/json", "Accept": "application/json"}
+    headers = {
+        "Content-Type": "application/json",
+        "Accept": "application/json",
+        "Content-Length": str(len(body)),
+    }
     if config.api_key:
         headers["Authorization"] = f"Bearer {config.api_key}"
-    req = urllib.request.Request(config.url, data=body, headers=headers, method="POST")
+    deadline = time.monotonic() + timeout
+    conn: http.client.HTTPConnection
+    if scheme == "https":
+        conn = http.client.HTTPSConnection(
+            host, port, timeout=timeout, context=ssl.create_default_context()
+        )
+    else:
+        conn = http.client.HTTPConnection(host, port, timeout=timeout)
+    expired = threading.Event()
+
+    def watchdog() -> None:
+        # Closing the socket wakes a recv() blocked on a server that drips bytes.
+        expired.set()
+        sock = conn.sock
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    timer = threading.Timer(timeout, watchdog)
+    timer.daemon = True
+    timer.start()
     try:
-        with urllib.request.urlopen(req, timeout=config.timeout) as resp:  # noqa: S310
-            raw = resp.read(1_000_000)
-    except urllib.error.HTTPError as exc:
-        raise ChatError(f"chat endpoint {config.url} answered HTTP {exc.code}") from exc
-    except (urllib.error.URLError, TimeoutError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise ChatError(f"chat endpoint {config.url} unreachable ({reason})") from exc
+        conn.request("POST", path, body=body, headers=headers)
+        resp = conn.getresponse()
+        if 300 <= resp.status < 400:
+            where = urllib.parse.urlsplit(resp.getheader("Location") or "").hostname or "?"
+            raise ChatError(
+                f"chat endpoint {url} answered a redirect (HTTP {resp.status} to {where});"
+                " redirects are not followed, set the final URL in " + ENV_URL
+            )
+        if resp.status != 200:
+            raise ChatError(f"chat endpoint {url} answered HTTP {resp.status}")
+        chunks: list[bytes] = []
+        size = 0
+        while size <= MAX_RESPONSE:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError
+            if conn.sock is not None:
+                conn.sock.settimeout(left)
+            chunk = resp.read1(65536) if hasattr(resp, "read1") else resp.read(65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        raw = b"".join(chunks)[:MAX_RESPONSE]
+    except ChatError:
+        raise
+    except TimeoutError as exc:
+        raise ChatError(f"chat endpoint {url} did not answer within {timeout:g} s") from exc
+    except (OSError, http.client.HTTPException, ValueError) as exc:
+        if expired.is_set():
+            raise ChatError(f"chat endpoint {url} did not answer within {timeout:g} s") from exc
+        reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+        raise ChatError(f"chat endpoint {url} unreachable ({reason})") from exc
+    finally:
+        timer.cancel()
+        conn.close()
+    if expired.is_set():
+        raise ChatError(f"chat endpoint {url} did not answer within {timeout:g} s")
     try:
         answer = json.loads(raw)["choices"][0]["message"]["content"]
     except (ValueError, KeyError, IndexError, TypeError) as exc:
-        raise ChatError(f"chat endpoint {config.url} answered without choices[0].message") from exc
+        raise ChatError(f"chat endpoint {url} answered without choices[0].message") from exc
     if not isinstance(answer, str) or not answer.strip():
-        raise ChatError(f"chat endpoint {config.url} answered an empty message")
+        raise ChatError(f"chat endpoint {url} answered an empty message")
     return answer.strip()[:MAX_ANSWER]
 
 

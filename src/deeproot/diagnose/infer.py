@@ -94,13 +94,28 @@ def providers_for(device: str) -> list[str]:
 
 
 def _threads() -> int:
-    env = os.environ.get("DEEPROOT_THREADS")
-    if env and env.isdigit() and int(env) > 0:
-        return int(env)
+    """onnxruntime's intra-op threads: `DEEPROOT_THREADS`, else the usable CPUs up to 8.
+
+    `DEEPROOT_THREADS` must be a whole number from 1 to 4x `os.cpu_count()`; anything else is an
+    InputError (exit 3) rather than a silent default or a thousand threads.
+    """
+    n_cpu = os.cpu_count() or 1
+    env = os.environ.get("DEEPROOT_THREADS", "").strip()
+    if env:
+        try:
+            value = int(env)
+        except ValueError:
+            value = 0
+        if not 1 <= value <= 4 * n_cpu:
+            raise InputError(
+                f"DEEPROOT_THREADS must be a whole number from 1 to {4 * n_cpu} (4 x the {n_cpu}"
+                f" CPUs here), not {env[:40]!r}; unset it to use the CPUs available"
+            )
+        return value
     try:
         n = len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - not Linux
-        n = os.cpu_count() or 1
+        n = n_cpu
     return max(1, min(n, 8))
 
 

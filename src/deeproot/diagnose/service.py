@@ -163,7 +163,9 @@ def _guides(
     for t in dict.fromkeys(types):
         try:
             out.append(chat_guide(t, lang, symptoms))
-        except ChatError as exc:
+        except Exception as exc:  # ChatError, or anything unforeseen: the curated guide stands in
+            if not isinstance(exc, ChatError):
+                log.debug("chat guide failed unexpectedly", exc_info=True)
             msg = f"chat guide failed ({exc}); showing the curated guide"
             if msg not in warn:
                 warn.append(msg)
