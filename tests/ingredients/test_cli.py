@@ -31,6 +31,8 @@ def test_tag_text(capsys):
         "  지성\t니아신아마이드\t나이아신아마이드 (alias)",
         "  탈모\t니아신아마이드\t나이아신아마이드 (alias)",
         "  탈모\t카페인(0.2%)\t카페인 (canonical)",
+        "flags: synthetic_colour",
+        "  synthetic_colour\t황색4호\t황색4호 (name)",
     ]
 
 
@@ -163,7 +165,7 @@ def test_batch_never_stops_at_bad_rows(capsys, tmp_path):
     assert "over the 100,000 limit" in recs[2]["error"]
     assert recs[3]["placeholder"] is True and recs[3]["error"] is None
     assert recs[4]["n_ingredients"] == 0 and recs[4]["error"] is None
-    assert recs[5]["error"] == "undecodable bytes in the ingredient text"
+    assert recs[5]["error"] == "undecodable bytes in the ingredient text (line 7)"
     assert "3 bad" in err
 
 

@@ -77,7 +77,7 @@ def parse_cmd(
         group = f"  [{i.token.group}]" if i.token.group else ""
         canon = i.canonical if i.canonical else "?"
         note = "" if i.canonical == i.token.name else f"  -> {canon} ({i.how})"
-        typer.echo(f"{i.token.position:3d}  {i.token.name}{extra}{group}{note}")
+        _echo(f"{i.token.position:3d}  {i.token.name}{extra}{group}{note}")
 
 
 @app.command("tag")
@@ -112,12 +112,24 @@ def tag_cmd(
         typer.echo("no list: the text is empty")
         return
     types = ", ".join(result.types) if result.types else "none"
-    typer.echo(f"scalp types: {types}  ({result.n_ingredients} ingredients, table {table})")
+    _echo(f"scalp types: {types}  ({result.n_ingredients} ingredients, table {table})")
     for m in result.matches:
         via = m.entry if m.entry == m.canonical else f"{m.canonical} -> {m.entry}"
-        typer.echo(f"  {m.type}\t{m.token}\t{via} ({m.how})")
+        _echo(f"  {m.type}\t{m.token}\t{via} ({m.how})")
+    if result.flags:
+        _echo(f"flags: {', '.join(result.flag_keys)}")
+        for f in result.flags:
+            via = f.canonical if f.entry == f.canonical else f"{f.canonical} -> {f.entry}"
+            _echo(f"  {f.flag}\t{f.token}\t{via} ({f.how})")
     if result.unknown:
-        typer.echo(f"unknown: {', '.join(result.unknown)}")
+        _echo(f"unknown: {', '.join(result.unknown)}")
+
+
+def _echo(line: str) -> None:
+    """One line of text output, with anything that could drive the terminal removed."""
+    from deeproot.terminal import printable
+
+    typer.echo(printable(line))
 
 
 def _tag_batch(csv_file: Path, column: str, table: str, fmt: str, out: Path | None) -> None:
@@ -128,6 +140,6 @@ def _tag_batch(csv_file: Path, column: str, table: str, fmt: str, out: Path | No
     r = report()
     typer.echo(
         f"tagged {r.rows} rows ({r.encoding}): {r.tagged} with scalp types, "
-        f"{r.placeholders} placeholders, {r.empty} empty, {r.bad} bad",
+        f"{r.flagged} with flags, {r.placeholders} placeholders, {r.empty} empty, {r.bad} bad",
         err=True,
     )

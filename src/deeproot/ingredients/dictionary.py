@@ -230,11 +230,38 @@ def _read_csv(name: str) -> list[dict[str, str]]:
 
 
 @lru_cache(maxsize=1)
+def mfds_rows() -> tuple[tuple[str, str, str], ...]:
+    """(standard name, synonyms, INCI) of every row of the shipped MFDS table (cached)."""
+    return tuple(
+        (r["name_ko"], r["synonyms_ko"] or "", r["inci"] or "")
+        for r in _read_csv("mfds_cosmetic_ingredients.csv")
+    )
+
+
+_CI_NUMBER = re.compile(r"\bCI ?(\d{5}(?::\d)?)")
+
+
+def colour_index_aliases(rows: tuple[tuple[str, str, str], ...]) -> dict[str, str]:
+    """ "CI 42053" -> 녹색3호 for every Colour Index number that exactly one MFDS row carries in
+    its INCI cell (labels write colours by CI number alone); shared numbers stay unknown."""
+    names: dict[str, set[str]] = {}
+    for name, _syn, inci in rows:
+        for number in _CI_NUMBER.findall(inci):
+            names.setdefault(number, set()).add(name.strip())
+    return {f"CI {n}": next(iter(v)) for n, v in names.items() if len(v) == 1}
+
+
+@lru_cache(maxsize=1)
 def load_dictionary() -> Dictionary:
-    """The shipped MFDS dictionary, extended with KCA label aliases MFDS lacks (cached)."""
-    rows = [(r["name_ko"], r["synonyms_ko"]) for r in _read_csv("mfds_cosmetic_ingredients.csv")]
+    """The shipped MFDS dictionary, extended with KCA label aliases MFDS lacks, the label aliases
+    of `ingredient_aliases.csv` and unambiguous Colour Index numbers (cached)."""
+    rows = mfds_rows()
     aliases: dict[str, str] = {}
     for r in _read_csv("kca_scalp_ingredients.csv"):
         for alias in filter(None, (a.strip() for a in r["aliases"].split("|"))):
             aliases.setdefault(alias, r["canonical_ko"])
-    return Dictionary(rows, aliases)
+    for r in _read_csv("ingredient_aliases.csv"):
+        aliases.setdefault(r["alias"].strip(), r["name_ko"].strip())
+    for alias, name in colour_index_aliases(rows).items():
+        aliases.setdefault(alias, name)
+    return Dictionary([(name, syn) for name, syn, _ in rows], aliases)

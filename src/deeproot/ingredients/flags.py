@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 
-from deeproot.ingredients.dictionary import key
+from deeproot.ingredients.dictionary import key, mfds_rows
 
 FLAGS: tuple[str, ...] = (
     "allergen",
@@ -147,12 +147,32 @@ class FlagIndex:
     Built once per process (`load_flag_index`); lookups are cached per standard name.
     """
 
-    def __init__(self, entries: tuple[FlagEntry, ...]):
+    def __init__(self, entries: tuple[FlagEntry, ...], mfds: list[tuple[str, str]]):
         self.entries = entries
         self._by_key: dict[str, list[FlagEntry]] = {}
         for e in entries:
             self._by_key.setdefault(key(e.match), []).append(e)
+        # family membership by rule, per standard-name key (a curated name outranks a rule)
+        self._rules: dict[str, list[tuple[str, str]]] = {}
+        for name, inci in mfds:
+            hits = rule_flags(name, inci)
+            if hits:
+                self._rules.setdefault(key(name), []).extend(hits)
         self._cache: dict[str, tuple[FlagHit, ...]] = {}
+
+    def members(self, flag: str) -> list[str]:
+        """Standard-name keys of a flag (curated and by rule), for documentation and tests."""
+        out = {k for k, es in self._by_key.items() if any(e.flag == flag for e in es)}
+        out |= {k for k, hs in self._rules.items() if any(f == flag for f, _ in hs)}
+        return sorted(out)
+
+    def match_written(self, written: str) -> tuple[FlagHit, ...]:
+        """Flags a written name carries on its own when it reaches no standard name: a bare
+        Colour Index number of a synthetic colour ("CI 42090")."""
+        if synthetic_ci(written) and _CI_ONLY.fullmatch(written.strip()):
+            src = FLAG_SOURCES["synthetic_colour"]
+            return (FlagHit("synthetic_colour", "rule: Colour Index < 75000", src, "rule"),)
+        return ()
 
     def match(self, canonical: str | None) -> tuple[FlagHit, ...]:
         """Flags of one standard name (unknown tokens carry none: a flag needs a name)."""
@@ -167,7 +187,7 @@ class FlagIndex:
             if e.flag not in seen:
                 seen.add(e.flag)
                 found.append(FlagHit(e.flag, e.name, e.source, "name"))
-        for flag, rule in _rule_hits(canonical):
+        for flag, rule in self._rules.get(key(canonical), ()):
             if flag not in seen:
                 seen.add(flag)
                 found.append(FlagHit(flag, rule, FLAG_SOURCES[flag], "rule"))
@@ -177,15 +197,76 @@ class FlagIndex:
         return out
 
 
-def _rule_hits(canonical: str) -> list[tuple[str, str]]:
-    """(flag, rule name) pairs the family rules give a standard name."""
-    return []
+# -- family rules ----------------------------------------------------------------------------------
+# Each rule reads one MFDS row (Korean standard name and INCI name) and is evaluated once per row
+# when the index is built, so a label name reaches a family only through its standard name.
+
+# sulfate_surfactant: an alkyl or alkyl-ether sulfate salt. INCI "<counter-ion(s)> <stem>[-n]
+# Sulfate" with the stem a fatty alkyl, a fatty alkyl ether (…eth) or an ethoxylated amide; the
+# counter-ion part is free (Sodium, Ammonium, TEA-, MIPA-, Magnesium/TEA-, an amine). Inorganic
+# sulfates (Zinc Sulfate), sugar and protein sulfates (Chondroitin, Dextran), sterol sulfates,
+# quaternary methosulfates/ethosulfates and hair-dye sulfates have no such stem.
+_ALKYL = (
+    r"Lauryl|Myristyl|Cetyl|Stearyl|Cetearyl|Decyl|Tridecyl|Oleyl|Caprylyl|Ethylhexyl|Coco|"
+    r"Babassu|Palm Kernel|Tallow|Cocomonoglyceride|C\d+-\d+ (?:Sec-)?Alkyl|"
+    r"Coco/[A-Za-z /]+"
+)
+_ALKYL_ETHER = (
+    r"Laureth|Myreth|Oleth|Coceth|Trideceth|Deceth|Laneth|Capryleth|"
+    r"C\d+-\d+ (?:Sec-)?Alketh|Octoxynol|Dodoxynol|Butoxynol|"
+    r"PEG-\d+ (?:Cocamide|Lauramide)|PPG-\d+/PEG-\d+ Lauryl Ether"
+)
+_SULFATE_INCI = re.compile(
+    rf"(?:^|[\s/-])(?:{_ALKYL}|{_ALKYL_ETHER})(?:-\d+)?[\s-]Sulfate$", re.IGNORECASE
+)
+# silicone: a siloxane polymer by its INCI root (…methicone, dimethiconol, …siloxane,
+# silsesquioxane, siloxysilicate, Silicone Quaternium). Silanes, silica and silylates are not.
+_SILICONE_INCI = re.compile(
+    r"methicon(?:e|ol|yl)|siloxane|siloxy|silsesquioxane|\bsilicone\b", re.IGNORECASE
+)
+# paraben: an ester or salt of 4-hydroxybenzoic acid; INCI "…paraben" as a whole word.
+_PARABEN_INCI = re.compile(r"paraben\b", re.IGNORECASE)
+# synthetic_colour: a tar colour by its MFDS name (적색40호, 염기성청색99호 …) or a Colour Index
+# number below 75000 (synthetic organic; 75000-75999 natural, 77000+ inorganic pigments).
+_TAR_NAME = re.compile(
+    r"^(?:염기성|산성|분산|에이치씨|에치씨|피그먼트)?"
+    r"(?:적색|황색|청색|녹색|등색|자색|흑색|갈색)\d+호"
+)
+_CI = re.compile(r"\bC\.?\s?I\.?\s?(\d{5})\b", re.IGNORECASE)
+_SYNTHETIC_CI_MAX = 75000
+_CI_ONLY = re.compile(r"C\.?\s?I\.?\s?\d{5}(?::\d)?", re.IGNORECASE)
+
+
+def rule_flags(name_ko: str, inci: str) -> list[tuple[str, str]]:
+    """(flag, rule) pairs the family rules give one MFDS row."""
+    out: list[tuple[str, str]] = []
+    incis = [i.strip() for i in _INCI_SPLIT.split(inci or "") if i.strip()]
+    if any(_SULFATE_INCI.search(i) for i in incis):
+        out.append(("sulfate_surfactant", "rule: alkyl/alkyl-ether sulfate (INCI)"))
+    if any(_SILICONE_INCI.search(i) for i in incis):
+        out.append(("silicone", "rule: siloxane/methicone (INCI)"))
+    if any(_PARABEN_INCI.search(i) for i in incis):
+        out.append(("paraben", "rule: …paraben (INCI)"))
+    if _TAR_NAME.match(name_ko):
+        out.append(("synthetic_colour", "rule: tar colour name (…호)"))
+    elif synthetic_ci(inci):
+        out.append(("synthetic_colour", "rule: Colour Index < 75000"))
+    return out
+
+
+def synthetic_ci(text: str) -> bool:
+    """Whether a text carries a Colour Index number of a synthetic organic colour."""
+    return any(int(n) < _SYNTHETIC_CI_MAX for n in _CI.findall(text or ""))
+
+
+# INCI cells list several names separated by commas; "CI 15850:1" keeps its colon
+_INCI_SPLIT = re.compile(r",(?!\d)")
 
 
 @cache
 def load_flag_index() -> FlagIndex:
     """The process-wide flag index over the shipped table."""
-    return FlagIndex(flag_entries())
+    return FlagIndex(flag_entries(), [(name.strip(), inci) for name, _, inci in mfds_rows()])
 
 
 # -- functional claims ----------------------------------------------------------------------------

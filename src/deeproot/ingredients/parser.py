@@ -76,8 +76,24 @@ def parse(text: str | None, dictionary: Dictionary | None = None) -> ParsedList:
     return ParsedList(raw=text, placeholder=False, tokens=tuple(tokens), groups=tuple(labels))
 
 
+# Characters that hide or reorder text and bytes no label contains: ANSI escape sequences, C0/C1
+# controls other than tab and line breaks, zero-width and bidi format characters, BOMs, soft
+# hyphens. Glued to a name they would make it unknown (or invisible when echoed), so they go first.
+_CONTROLS = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-_]?"
+    r"|[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u2064"
+    r"\u2066-\u2069\ufeff]"
+)
+
+
+def strip_controls(text: str) -> str:
+    """`text` without control, zero-width and bidi characters (tabs and line breaks kept)."""
+    return _CONTROLS.sub("", text) if _CONTROLS.search(text) else text
+
+
 def _clean(text: str) -> str:
-    s = text.replace("\r\n", "\n").replace("\r", "\n")
+    s = strip_controls(text)
+    s = s.replace("\r\n", "\n").replace("\r", "\n")
     s = _TAGS.sub("\n", s)
     s = _OTHER_TAGS.sub(" ", s)
     s = html.unescape(s)

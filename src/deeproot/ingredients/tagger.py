@@ -22,6 +22,7 @@ from deeproot.ingredients.parser import (
     piece_known,
     piece_tokens,
     simple_pieces,
+    strip_controls,
 )
 from deeproot.ingredients.table import Table, load_table
 
@@ -65,6 +66,7 @@ class Tagger:
         self.dictionary: Dictionary = load_dictionary()
         self.fuzzy = fuzzy
         self.flag_index: FlagIndex = load_flag_index()
+        self._flag_cache: dict[tuple[str, str | None, str], tuple[FlagMatch, ...]] = {}
         self._norm: dict[str, tuple[str | None, str, float]] = {}
         self._pieces: dict[str, tuple[bool, tuple[IngredientMatch, ...], list]] = {}
 
@@ -138,6 +140,8 @@ class Tagger:
             InputError: text over the size limit or in another script.
         """
         check_text(text)
+        if text:
+            text = strip_controls(text)
         fast = self._fast(text) if text else None
         if fast is not None:
             ingredients, found = fast
@@ -168,19 +172,50 @@ class Tagger:
         """Flag evidence, one per (flag, entry, standard name), in list order."""
         out: list[FlagMatch] = []
         seen: set[tuple[str, str, str]] = set()
-        match = self.flag_index.match
+        cache = self._flag_cache
         for ing in ingredients:
-            hits = match(ing.canonical)
-            if not hits:
-                continue
-            canonical = ing.canonical or ing.token.name
-            for h in hits:
-                sig = (h.flag, h.entry, canonical)
-                if sig in seen:
-                    continue
-                seen.add(sig)
+            ck = (ing.token.text, ing.canonical, ing.how)
+            found = cache.get(ck)
+            if found is None:
+                found = self._ingredient_flags(ing)
+                if len(cache) >= _PIECE_CACHE_MAX:
+                    cache.clear()
+                cache[ck] = found
+            for f in found:
+                sig = (f.flag, f.entry, f.canonical)
+                if sig not in seen:
+                    seen.add(sig)
+                    out.append(f)
+        return tuple(out)
+
+    def _ingredient_flags(self, ing: Ingredient) -> tuple[FlagMatch, ...]:
+        """Flags of one ingredient: its standard name, else its written name (a bare CI
+        number), plus a decoration that names an ingredient (판테놀(덱스판테놀))."""
+        index = self.flag_index
+        out: list[FlagMatch] = []
+        if ing.canonical is not None:
+            for h in index.match(ing.canonical):
                 how = h.how if ing.how == "exact" else f"{h.how}+{ing.how}"
-                out.append(FlagMatch(h.flag, ing.token.text, canonical, h.entry, h.source, how))
+                out.append(FlagMatch(h.flag, ing.token.text, ing.canonical, h.entry, h.source, how))
+        else:
+            for h in index.match_written(ing.token.name):
+                out.append(
+                    FlagMatch(h.flag, ing.token.text, ing.token.name, h.entry, h.source, h.how)
+                )
+        for attr in ing.token.attrs:
+            found = self.dictionary.lookup(attr)
+            if found is None or found.canonical == ing.canonical:
+                hits = () if found is not None else index.match_written(attr)
+                canonical = attr
+            else:
+                hits = index.match(found.canonical)
+                canonical = found.canonical
+            for h in hits:
+                if any(f.flag == h.flag for f in out):
+                    continue  # 청색1호(CI 42090): the name already says it
+                out.append(
+                    FlagMatch(h.flag, ing.token.text, canonical, h.entry, h.source, f"{h.how}+attr")
+                )
         return tuple(out)
 
     def _matches(self, ing: Ingredient) -> tuple[IngredientMatch, ...]:
