@@ -1,0 +1,515 @@
+"""Sources other than the crawl: a product feed (CSV, JSON lines, Parquet) as a pseudo-crawl.
+
+`import_feed(files, mapping, source)` reads a feed a team is licensed to use (a partner feed, a
+vendor export, another retailer), maps its columns onto the crawl's fields, checks every row, and
+publishes the good rows into the crawl store as one complete partition
+`products/crawl_id=<id>/part-0.parquet` with the crawler's schema, marker and manifest (the
+manifest says `"source": <name>`, `"kind": "feed"`). `catalog build` then gives the feed the same
+tables, history and tagging as a crawl.
+
+Validation is per row and all-or-nothing per row: a row without an id, with an unknown category,
+or with an unreadable price, rating, review count or sold-out value is skipped and reported with
+its file and row number (`feed.csv:row 7 (line 8)`), never loaded in part. The partition appears
+by one directory rename (the crawler's `publish`), so a failed import leaves nothing visible.
+Importing the same files with the same mapping again changes nothing (the manifest keeps a digest).
+
+A feed is a snapshot of the categories it holds: like a crawl, the newest source that covered a
+category decides which products are listed in it.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import math
+import os
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from deeproot import taxonomy
+from deeproot.errors import InputError, QualityGateError
+
+REQUIRED = ("goods_no", "name", "brand", "ingredients")
+OPTIONAL = ("price", "list_price", "rating", "reviews", "url", "image", "category", "sold_out")
+FORMATS = ("csv", "jsonl", "parquet")
+_EXT = {
+    ".csv": "csv",
+    ".tsv": "csv",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "jsonl",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+}
+_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
+_SOURCE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,39}")
+_INT32_MAX = 2**31 - 1
+_TRUE = {"true", "1", "yes", "y", "t", "품절", "sold out", "soldout"}
+_FALSE = {"false", "0", "no", "n", "f", "", "판매중", "in stock"}
+
+
+def parse_mapping(text: str) -> dict[str, str]:
+    """`goods_no=id,name=title,…` -> {"goods_no": "id", …}; checks the field names."""
+    out: dict[str, str] = {}
+    for part in (text or "").split(","):
+        if not part.strip():
+            continue
+        field, sep, column = part.partition("=")
+        field, column = field.strip(), column.strip()
+        if not sep or not field or not column:
+            raise InputError(f"--map entry {part.strip()!r} is not field=column")
+        if field not in REQUIRED + OPTIONAL:
+            raise InputError(
+                f"--map: unknown field {field!r}; fields: {', '.join(REQUIRED + OPTIONAL)}"
+            )
+        if field in out:
+            raise InputError(f"--map names {field} twice")
+        out[field] = column
+    missing = [f for f in REQUIRED if f not in out]
+    if missing:
+        raise InputError(
+            f"--map lacks {', '.join(missing)}; give at least "
+            "goods_no=COL,name=COL,brand=COL,ingredients=COL"
+        )
+    return out
+
+
+@dataclass(frozen=True)
+class FeedReport:
+    """What an import did. `status`: added (a new partition) or unchanged (already imported)."""
+
+    crawl_id: str
+    source: str
+    status: str
+    files: tuple[str, ...]
+    rows_read: int
+    records: int
+    skipped_rows: tuple[str, ...]  # "file:row N (line L): reason"
+    missing_ingredients: int
+    categories: tuple[str, ...]
+    partition: str | None
+    manifest: str
+
+    def to_json(self) -> dict[str, Any]:
+        d = dict(self.__dict__)
+        for k in ("files", "skipped_rows", "categories"):
+            d[k] = list(d[k])
+        return d
+
+    def summary(self) -> str:
+        if self.status == "unchanged":
+            return f"feed {self.source}: already imported as {self.crawl_id}; nothing to do"
+        return (
+            f"feed {self.source}: {self.records:,} records from {self.rows_read:,} rows "
+            f"({len(self.skipped_rows)} skipped, {self.missing_ingredients} without ingredients) "
+            f"into {self.partition}"
+        )
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def _format_of(path: Path, fmt: str | None) -> str:
+    if fmt:
+        if fmt not in FORMATS:
+            raise InputError(f"--format {fmt!r}: use one of {', '.join(FORMATS)}")
+        return fmt
+    found = _EXT.get(path.suffix.lower())
+    if found is None:
+        raise InputError(
+            f"cannot tell the format of {path} from its extension; pass --format "
+            f"{'|'.join(FORMATS)}"
+        )
+    return found
+
+
+def _rows_csv(path: Path, columns: set[str]) -> Iterator[tuple[str, dict[str, Any]]]:
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"{path} is not UTF-8 (byte {exc.start}: {exc.reason}); convert it, e.g. "
+            f"iconv -f cp949 -t utf-8"
+        ) from exc
+    delim = "\t" if path.suffix.lower() == ".tsv" else ","
+    reader = csv.reader(text.splitlines(keepends=True), delimiter=delim, strict=True)
+    try:
+        header = [h.strip() for h in next(reader, [])]
+        _check_columns(path, columns, header)
+        n = 0
+        for row in reader:
+            if not any(cell.strip() for cell in row):
+                continue
+            n += 1
+            label = f"{path.name}:row {n} (line {reader.line_num})"
+            if len(row) != len(header):
+                yield label, {"__error__": f"{len(row)} fields, the header has {len(header)}"}
+                continue
+            yield label, dict(zip(header, row, strict=True))
+    except csv.Error as exc:
+        raise InputError(
+            f"{path}: malformed CSV at line {reader.line_num} ({exc}); nothing was imported"
+        ) from exc
+
+
+def _rows_jsonl(path: Path, columns: set[str]) -> Iterator[tuple[str, dict[str, Any]]]:
+    seen: set[str] = set()
+    n = 0
+    with path.open(encoding="utf-8-sig") as fh:
+        try:
+            lines = list(fh)
+        except UnicodeDecodeError as exc:
+            raise InputError(f"{path} is not UTF-8 text ({exc.reason})") from exc
+    for i, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        n += 1
+        label = f"{path.name}:row {n} (line {i})"
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            yield label, {"__error__": f"not JSON ({exc.msg})"}
+            continue
+        if not isinstance(obj, dict):
+            yield label, {"__error__": "not a JSON object"}
+            continue
+        seen.update(obj)
+        yield label, obj
+    if n:
+        _check_columns(path, columns, sorted(seen))
+
+
+def _rows_parquet(path: Path, columns: set[str]) -> Iterator[tuple[str, dict[str, Any]]]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        pf = pq.ParquetFile(path)
+    except (pa.ArrowException, OSError) as exc:
+        raise InputError(f"{path} is not a readable Parquet file: {exc}") from exc
+    _check_columns(path, columns, pf.schema_arrow.names)
+    n = 0
+    for batch in pf.iter_batches(batch_size=10_000, columns=sorted(columns)):
+        for row in batch.to_pylist():
+            n += 1
+            yield f"{path.name}:row {n}", row
+
+
+def _check_columns(path: Path, wanted: set[str], have: Sequence[str]) -> None:
+    missing = sorted(wanted - set(have))
+    if missing:
+        raise InputError(
+            f"{path} has no column(s) {', '.join(missing)} named in --map; its columns: "
+            f"{', '.join(list(have)[:30])}"
+        )
+
+
+# --------------------------------------------------------------------------- values
+
+
+class _Bad(ValueError):
+    """A cell that cannot be read; the row is skipped with this message."""
+
+
+def _text(v: Any) -> str | None:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return None
+    s = str(v).strip()
+    return s or None
+
+
+def _int(v: Any, what: str) -> int | None:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return None
+    if isinstance(v, bool):
+        raise _Bad(f"unreadable {what} {v!r}")
+    if isinstance(v, int):
+        n = v
+    elif isinstance(v, float):
+        if not v.is_integer():
+            raise _Bad(f"unreadable {what} {v!r} (not a whole number)")
+        n = int(v)
+    else:
+        s = str(v).strip()
+        for junk in (",", "원", "₩", "KRW", "krw", " "):
+            s = s.replace(junk, "")
+        if not s:
+            return None
+        if not re.fullmatch(r"\d+(\.0+)?", s):
+            raise _Bad(f"unreadable {what} {str(v)[:40]!r}")
+        n = int(float(s))
+    if n < 0 or n > _INT32_MAX:
+        raise _Bad(f"{what} {n} out of range")
+    return n
+
+
+def _rating(v: Any) -> float | None:
+    if v is None or (isinstance(v, str) and not v.strip()):
+        return None
+    try:
+        r = float(str(v).strip()) if not isinstance(v, int | float) else float(v)
+    except ValueError:
+        raise _Bad(f"unreadable rating {str(v)[:40]!r}") from None
+    if math.isnan(r):
+        return None
+    if not 0.0 <= r <= 5.0:
+        raise _Bad(f"rating {r} outside 0-5")
+    return r
+
+
+def _bool(v: Any) -> bool | None:
+    if v is None:
+        return None
+    if isinstance(v, bool):
+        return v
+    s = str(v).strip().lower()
+    if s in _TRUE:
+        return True
+    if s in _FALSE:
+        return False
+    raise _Bad(f"unreadable sold_out {str(v)[:40]!r} (use true/false)")
+
+
+def _record(
+    raw: dict[str, Any], m: Mapping[str, str], fixed_category: taxonomy.Category | None
+) -> dict[str, Any]:
+    """The crawl fields of one feed row; raises _Bad for a row that must be skipped."""
+    if "__error__" in raw:
+        raise _Bad(raw["__error__"])
+
+    def get(field: str) -> Any:
+        return raw.get(m[field]) if field in m else None
+
+    gv = get("goods_no")
+    if isinstance(gv, float) and gv.is_integer():
+        gv = int(gv)
+    goods = _text(gv)
+    if goods is None:
+        raise _Bad(f"no id in column {m['goods_no']}")
+    if not _ID.fullmatch(goods):
+        raise _Bad(f"id {goods[:40]!r} is not 1-64 letters, digits or ._:-")
+    if "category" in m:
+        label = _text(get("category"))
+        if label is None:
+            if fixed_category is None:
+                raise _Bad(f"no category in column {m['category']}")
+            cat = fixed_category
+        else:
+            try:
+                cat = taxonomy.category(label)
+            except InputError:
+                raise _Bad(f"unknown category {label[:40]!r}") from None
+    else:
+        assert fixed_category is not None
+        cat = fixed_category
+    price = _int(get("price"), "price")
+    list_price = _int(get("list_price"), "list price")
+    ingredients = _text(get("ingredients"))
+    return {
+        "goods_no": goods,
+        "category": cat.key,
+        "disp_cat_no": cat.disp_cat_no,
+        "brand": _text(get("brand")),
+        "name": _text(get("name")),
+        "price_sale": price,
+        "price_list": list_price if list_price is not None else price,
+        "rating": _rating(get("rating")),
+        "review_count": _int(get("reviews"), "review count"),
+        "image_url": _text(get("image")),
+        "product_url": _text(get("url")) or "",
+        "ingredients_text": ingredients,
+        "has_ingredients": ingredients is not None,
+        "sold_out": _bool(get("sold_out")) if "sold_out" in m else None,
+    }
+
+
+# --------------------------------------------------------------------------- importing
+
+
+def _digest(files: list[Path], m: Mapping[str, str], source: str, category: str | None) -> str:
+    h = hashlib.sha256()
+    h.update(json.dumps([source, sorted(m.items()), category]).encode())
+    for f in files:
+        h.update(f.name.encode() + b"\0" + hashlib.sha256(f.read_bytes()).digest())
+    return h.hexdigest()
+
+
+def _already(store: Path, digest: str) -> dict[str, Any] | None:
+    from deeproot.crawler import storage
+
+    for man in storage.manifests(store):
+        if man.get("feed_digest") == digest and storage.is_complete(store, man["crawl_id"]):
+            return man
+    return None
+
+
+def _listing_hash(rec: dict[str, Any]) -> str:
+    # never equal to a crawl's listing hash, so an incremental crawl after a feed refetches
+    # everything instead of carrying feed data forward as if the site had shown it
+    keys = ("brand", "name", "price_sale", "price_list", "rating", "review_count", "image_url")
+    body = json.dumps([rec[k] for k in keys], ensure_ascii=False, default=str)
+    return "feed:" + hashlib.sha1(body.encode()).hexdigest()[:16]
+
+
+def import_feed(
+    files: Sequence[str | os.PathLike[str]],
+    mapping: Mapping[str, str],
+    source: str,
+    *,
+    store: str | os.PathLike[str] | None = None,
+    category: str | None = None,
+    fmt: str | None = None,
+    crawled_at: datetime | None = None,
+    currency: str = "KRW",
+    max_missing_ingredients: float = 0.2,
+) -> FeedReport:
+    """Load feed files into the crawl store as one complete pseudo-crawl partition.
+
+    Args:
+        files: CSV (UTF-8, header row), JSON lines (one object per line) or Parquet files.
+        mapping: field -> column (see `parse_mapping`): goods_no, name, brand, ingredients
+            required; price, list_price, rating, reviews, url, image, category, sold_out optional.
+        source: the feed's name (letters, digits, ._-), recorded in the manifest and in each
+            row's `source_layout` (`feed:<source>`).
+        store: the crawl store (None: the data dir).
+        category: the category of rows without one (a key or Korean label).
+        fmt: csv, jsonl or parquet (None: by extension).
+        crawled_at: when the feed's data was taken (None: now); naive means UTC.
+        currency: currency of the prices.
+        max_missing_ingredients: quality gate, as for a crawl.
+
+    Raises:
+        InputError: bad mapping, file, column, category or source; no importable row.
+        QualityGateError: too many products without ingredients (nothing is written).
+        LockedError: a crawl or build holds the store.
+    """
+    from deeproot.catalog.db import default_store_dir
+    from deeproot.crawler import storage
+    from deeproot.lock import StoreLock
+
+    m = dict(mapping)
+    for f in REQUIRED:
+        if f not in m:
+            raise InputError(f"--map lacks {f}")
+    if not _SOURCE.fullmatch(source or ""):
+        raise InputError(f"--source {source!r}: use 1-40 letters, digits or ._-")
+    fixed = taxonomy.category(category) if category else None
+    if fixed is None and "category" not in m:
+        raise InputError("the feed has no category: map category=COLUMN or pass --category KEY")
+    paths = [Path(f) for f in files]
+    if not paths:
+        raise InputError("no feed files given")
+    for p in paths:
+        if not p.is_file():
+            raise InputError(f"no such file: {p}")
+    formats = [_format_of(p, fmt) for p in paths]
+    root = Path(store) if store is not None else default_store_dir()
+    when = crawled_at or datetime.now(UTC)
+    when = when if when.tzinfo else when.replace(tzinfo=UTC)
+    digest = _digest(paths, m, source, fixed.key if fixed else None)
+    done = _already(root, digest) if root.is_dir() else None
+    if done is not None:
+        return FeedReport(
+            done["crawl_id"],
+            source,
+            "unchanged",
+            tuple(map(str, paths)),
+            done.get("rows_read", 0),
+            done.get("records", 0),
+            (),
+            done.get("missing_ingredients", 0),
+            tuple(done.get("categories_covered", ())),
+            None,
+            str(storage.manifest_path(root, done["crawl_id"])),
+        )
+    columns = set(m.values())
+    readers = {"csv": _rows_csv, "jsonl": _rows_jsonl, "parquet": _rows_parquet}
+    records: list[dict[str, Any]] = []
+    first: dict[tuple[str, str], str] = {}
+    skipped: list[str] = []
+    ranks: dict[str, int] = {}
+    read = 0
+    for p, f in zip(paths, formats, strict=True):
+        for label, raw in readers[f](p, columns):
+            read += 1
+            try:
+                rec = _record(raw, m, fixed)
+            except _Bad as exc:
+                skipped.append(f"{label}: {exc}")
+                continue
+            key = (rec["goods_no"], rec["category"])
+            if key in first:
+                skipped.append(f"{label}: duplicate of {first[key]}")
+                continue
+            first[key] = label
+            ranks[rec["category"]] = ranks.get(rec["category"], 0) + 1
+            rec.update(
+                crawled_at=when,
+                currency=currency,
+                listing_rank=ranks[rec["category"]],
+                carried=False,
+                carried_from=None,
+                source_layout=f"feed:{source}",
+            )
+            rec["listing_hash"] = _listing_hash(rec)
+            records.append(rec)
+    if not records:
+        why = f"; first problem: {skipped[0]}" if skipped else ""
+        raise InputError(f"no importable rows in {', '.join(p.name for p in paths)}{why}")
+    missing = sum(1 for r in records if not r["has_ingredients"])
+    if missing / len(records) > max_missing_ingredients:
+        raise QualityGateError(
+            f"{missing / len(records):.1%} of the feed's products have no ingredients (limit "
+            f"{max_missing_ingredients:.0%}); check the ingredients= column. Nothing was imported"
+        )
+    order = {c.key: i for i, c in enumerate(taxonomy.CATEGORIES)}
+    cats = tuple(sorted(ranks, key=order.__getitem__))
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"cannot create the store {root}: {exc.strerror}") from exc
+    with StoreLock(root, f"deeproot catalog import ({source})"):
+        crawl_id = storage.new_crawl_id()
+        for r in records:
+            r["crawl_id"] = crawl_id
+        storage.crawls_dir(root).mkdir(parents=True, exist_ok=True)
+        part = storage.publish(root, crawl_id, records)
+        now = datetime.now(UTC).isoformat()
+        manifest = {
+            "crawl_id": crawl_id,
+            "status": "complete",
+            "kind": "feed",
+            "source": source,
+            "started_at": now,
+            "finished_at": now,
+            "crawled_at": when.isoformat(),
+            "files": [str(p) for p in paths],
+            "mapping": m,
+            "feed_digest": digest,
+            "rows_read": read,
+            "records": len(records),
+            "missing_ingredients": missing,
+            "skipped_rows": skipped[:1000],
+            "n_skipped": len(skipped),
+            "categories_covered": list(cats),
+            "previous_crawl_id": None,
+        }
+        storage.write_json_atomic(storage.manifest_path(root, crawl_id), manifest)
+    return FeedReport(
+        crawl_id,
+        source,
+        "added",
+        tuple(map(str, paths)),
+        read,
+        len(records),
+        tuple(skipped),
+        missing,
+        cats,
+        str(part),
+        str(storage.manifest_path(root, crawl_id)),
+    )

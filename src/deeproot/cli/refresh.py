@@ -1,0 +1,238 @@
+"""`deeproot refresh`, `deeproot changes`, and `catalog_import` (wired by the lead): thin CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from deeproot.errors import InputError
+
+_DATA_HELP = "Data folder: the crawl store, catalog.duckdb and reports/ (default ./deeproot-data)."
+DataOpt = Annotated[
+    Path,
+    typer.Option("--data", "--data-dir", "--out", envvar="DEEPROOT_DATA_DIR", help=_DATA_HELP),
+]
+_DEFAULT_DATA = Path("deeproot-data")
+
+
+def _emit(report: dict[str, Any], as_json: bool) -> None:
+    from deeproot.refresh import markdown
+
+    if as_json:
+        typer.echo(json.dumps(report, ensure_ascii=False, indent=2, default=str))
+    else:
+        typer.echo(markdown.render(report), nl=False)
+
+
+def _format(as_json: bool, as_markdown: bool) -> bool:
+    if as_json and as_markdown:
+        raise InputError("choose one of --json and --markdown")
+    return as_json
+
+
+def refresh_cmd(
+    data: DataOpt = _DEFAULT_DATA,
+    db: Annotated[
+        Path | None, typer.Option("--db", help="Catalog (default: DATA/catalog.duckdb).")
+    ] = None,
+    categories: Annotated[
+        str, typer.Option("--categories", "-c", help="all, or comma-separated category keys.")
+    ] = "all",
+    base_url: Annotated[
+        str | None, typer.Option("--base-url", help="Crawl this host instead of the site's.")
+    ] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", help="YAML overriding category codes.")
+    ] = None,
+    recheck_days: Annotated[
+        int,
+        typer.Option(
+            "--recheck-days",
+            help="Re-read ingredient notices so that none is older than this many days.",
+        ),
+    ] = 14,
+    delay: Annotated[
+        float | None, typer.Option("--delay", help="Seconds between requests (default 2.5).")
+    ] = None,
+    max_pages: Annotated[
+        int | None, typer.Option("--max-pages", help="Listing pages per category.")
+    ] = None,
+    timeout: Annotated[float, typer.Option("--timeout", help="Seconds per request.")] = 30.0,
+    retries: Annotated[int, typer.Option("--retries", help="Retries per request.")] = 3,
+    backoff: Annotated[
+        float, typer.Option("--backoff", help="First retry wait without Retry-After.")
+    ] = 5.0,
+    max_missing: Annotated[
+        float,
+        typer.Option("--max-missing-ingredients", help="Quality gate: share without ingredients."),
+    ] = 0.2,
+    wait: Annotated[
+        float | None,
+        typer.Option("--wait", help="Seconds to wait for a running refresh (default: exit 6)."),
+    ] = None,
+    rank_top: Annotated[
+        int, typer.Option("--rank-top", help="Recommendation depth compared per type x category.")
+    ] = 10,
+    memory_limit: Annotated[
+        str, typer.Option("--memory-limit", help="DuckDB memory limit for the build.")
+    ] = "2GB",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    as_markdown: Annotated[
+        bool, typer.Option("--markdown", help="Print the report as Markdown (the default).")
+    ] = False,
+) -> None:
+    """Incremental crawl, catalog build and change report in one locked run (for schedulers).
+
+    Exit codes: 0 changes found, 7 nothing new, 5 crawl stopped by the site, 4 quality gate
+    failed, 6 another refresh is running, 130 interrupted. The report is written to
+    DATA/reports/<crawl_id>.json and .md.
+    """
+    from deeproot.refresh.refresh import refresh
+
+    fmt_json = _format(as_json, as_markdown)
+    if rank_top < 1:
+        raise InputError(f"--rank-top must be at least 1, not {rank_top}")
+    options: dict[str, Any] = {
+        "categories": categories,
+        "base_url": base_url,
+        "config": config,
+        "delay": delay,
+        "max_pages": max_pages,
+        "timeout": timeout,
+        "retries": retries,
+        "backoff": backoff,
+        "max_missing_ingredients": max_missing,
+    }
+    res = refresh(
+        data,
+        db_path=db,
+        recheck_days=recheck_days,
+        crawl_options=options,
+        wait=wait,
+        rank_top=rank_top,
+        memory_limit=memory_limit,
+    )
+    _emit(res.report, fmt_json)
+    typer.echo(f"report: {res.json_path} and {res.markdown_path}", err=True)
+    if res.nothing_new:
+        typer.echo("nothing new since the last crawl (exit 7)", err=True)
+    raise typer.Exit(res.exit_code)
+
+
+def changes_cmd(
+    since: Annotated[
+        str | None,
+        typer.Option(
+            "--since",
+            help="Older crawl: a crawl id, or a date (the newest crawl started before it). "
+            "Default: the crawl before the newest.",
+        ),
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option("--until", help="Newer crawl id (default: the newest).")
+    ] = None,
+    data: DataOpt = _DEFAULT_DATA,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="JSON (schema deeproot.changes/1).")
+    ] = False,
+    as_markdown: Annotated[
+        bool, typer.Option("--markdown", help="Markdown (the default).")
+    ] = False,
+) -> None:
+    """What changed between two complete crawls: new, delisted, stock, prices, ratings,
+    reformulations (from the store; rank changes are in refresh reports)."""
+    from deeproot.refresh.changes import compare, complete_crawls, load_report
+
+    fmt_json = _format(as_json, as_markdown)
+    if since is None and until is None:
+        crawls = complete_crawls(data)
+        if crawls:
+            stored = data / "reports" / f"{crawls[-1][0]}.json"
+            if stored.is_file():  # the refresh's own report: same pair, plus rank changes
+                _emit(load_report(stored), fmt_json)
+                return
+    _emit(compare(data, since=since, until=until).to_json(), fmt_json)
+
+
+def catalog_import(
+    files: Annotated[
+        list[Path], typer.Argument(help="CSV, JSON lines or Parquet files of a product feed.")
+    ],
+    mapping: Annotated[
+        str,
+        typer.Option(
+            "--map",
+            help="field=column pairs: goods_no=…,name=…,brand=…,ingredients=… required; "
+            "price, list_price, rating, reviews, url, image, category, sold_out optional.",
+        ),
+    ],
+    source: Annotated[
+        str, typer.Option("--source", help="Name of the feed (recorded with every row).")
+    ] = "feed",
+    category: Annotated[
+        str | None,
+        typer.Option("--category", help="Category of every row when the feed has no column."),
+    ] = None,
+    fmt: Annotated[
+        str | None, typer.Option("--format", help="csv, jsonl or parquet (default: by extension).")
+    ] = None,
+    crawled_at: Annotated[
+        str | None,
+        typer.Option("--crawled-at", help="When the feed's data was taken (ISO; default now)."),
+    ] = None,
+    data: DataOpt = _DEFAULT_DATA,
+    db: Annotated[
+        Path | None, typer.Option("--db", help="Catalog (default: DATA/catalog.duckdb).")
+    ] = None,
+    build_catalog: Annotated[
+        bool, typer.Option("--build/--no-build", help="Build the catalog after the import.")
+    ] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Import a licensed product feed (CSV, JSON lines, Parquet) into the store as one
+    pseudo-crawl, then build the catalog from it like from a crawl."""
+    from datetime import datetime
+
+    from deeproot.catalog.feed import import_feed, parse_mapping
+
+    when = None
+    if crawled_at:
+        try:
+            when = datetime.fromisoformat(crawled_at)
+        except ValueError as exc:
+            raise InputError(f"--crawled-at {crawled_at!r} is not an ISO date/time") from exc
+    rep = import_feed(
+        files,
+        parse_mapping(mapping),
+        source,
+        store=data,
+        category=category,
+        fmt=fmt,
+        crawled_at=when,
+    )
+    out: dict[str, Any] = {"import": rep.to_json()}
+    if build_catalog:
+        from deeproot.catalog.build import build
+
+        out["build"] = build(data, db if db is not None else data / "catalog.duckdb").to_json()
+    if as_json:
+        typer.echo(json.dumps(out, ensure_ascii=False, indent=2, default=str))
+        return
+    for s in rep.skipped_rows:
+        typer.echo(f"skipped {s}", err=True)
+    typer.echo(rep.summary())
+    if build_catalog:
+        b = out["build"]
+        typer.echo(
+            f"catalog {b['db_path']}: {len(b['added'])} crawl(s) added; "
+            f"{b['n_products']:,} products ({b['n_listed']:,} listed now)"
+        )
+
+
+def register(app: typer.Typer) -> None:
+    """Add `deeproot refresh` and `deeproot changes` (catalog_import is wired by the lead)."""
+    app.command("refresh")(refresh_cmd)
+    app.command("changes")(changes_cmd)

@@ -1,0 +1,115 @@
+"""The change report between two full crawls of the offline site with known differences."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from refresh_helpers import PRICE, RATING, REFORM, SITE_HAS_SOLD_OUT, SOLD_OUT, TEXT_ONLY
+
+from deeproot.cli.main import main
+from deeproot.errors import InputError
+from deeproot.refresh.changes import JSON_SCHEMA, compare
+from deeproot.refresh.markdown import render
+
+
+def _goods(items):
+    return [e["goods_no"] for e in items]
+
+
+def test_two_crawls_give_exactly_the_changes(two_crawls, sites):
+    store, a, b = two_crawls
+    rep = compare(store)
+    assert (rep.before.crawl_id, rep.after.crawl_id) == (a, b)
+    ch = rep.changes
+    assert _goods(ch["new"]) == [sites.new]
+    assert ch["new"][0]["categories"] == ["scalp_tonic"]
+    assert _goods(ch["delisted"]) == [sites.delisted]
+    [price] = ch["price"]
+    assert price["goods_no"] == PRICE and price["delta"] == -1000
+    assert price["pct"] == round(-1000 * 100 / price["price_before"], 1)
+    [rating] = ch["ratings"]
+    assert rating["goods_no"] == RATING
+    assert (rating["rating_delta"], rating["reviews_delta"]) == (-0.2, 7)
+    [reform] = ch["reformulated"]
+    assert reform["goods_no"] == REFORM
+    assert (reform["removed"], reform["added"]) == (["피록톤올아민"], [])
+    assert (reform["types_lost"], reform["types_gained"]) == (["비듬", "지루성"], [])
+    assert reform["removed_unrecognised"] == reform["added_unrecognised"] == []
+    # the same list shown one ingredient per line is not a reformulation
+    assert ch["text_changed"] == [
+        {
+            "goods_no": TEXT_ONLY,
+            "brand": "라보에이치",
+            "name": ch["text_changed"][0]["name"],
+            "categories": ["scalp_tonic"],
+            "change": "edited",
+        }
+    ]
+    assert _goods(ch["sold_out"]) == ([SOLD_OUT] if SITE_HAS_SOLD_OUT else [])
+    assert ch["back_in_stock"] == []
+    assert ch["rank"] is None
+    assert rep.counts()["rank"] is None
+    assert any("only in refresh reports" in n for n in rep.notes)
+
+
+def test_json_schema_and_markdown(two_crawls, sites):
+    store, a, b = two_crawls
+    data = compare(store).to_json()
+    assert data["schema"] == JSON_SCHEMA
+    assert list(data["changes"]) == [
+        "new",
+        "delisted",
+        "sold_out",
+        "back_in_stock",
+        "price",
+        "ratings",
+        "reformulated",
+        "text_changed",
+        "rank",
+    ]
+    assert data["before"]["crawl_id"] == a and data["after"]["crawl_id"] == b
+    assert data["after"]["categories"] == ["scalp_tonic", "scalp_pack_scaler"]
+    assert data["summary"]["reformulated"] == 1 and data["summary"]["rank"] is None
+    json.dumps(data)  # serialisable as is
+    md = render(data)
+    assert md.startswith(f"**deeproot changes** — crawl {b} vs {a}\n")
+    assert "### Reformulated (1)" in md
+    assert f"({REFORM}): removed 피록톤올아민; **no longer tagged 비듬, 지루성**" in md
+    assert "### Delisted (1)" in md and "### New (1)" in md
+    assert "(-" in md.split("### Price changes (1)")[1].splitlines()[1]
+
+
+def test_first_crawl_and_since(two_crawls, sites):
+    store, a, b = two_crawls
+    first = compare(store, until=a)
+    assert first.before is None and len(first.changes["new"]) == first.after.products
+    assert first.changes["delisted"] == []
+    same = compare(store, since=a)
+    assert same.to_json()["changes"] == compare(store).to_json()["changes"]
+    with pytest.raises(InputError, match="no complete crawl started before 2001-01-01"):
+        compare(store, since="2001-01-01")
+    with pytest.raises(InputError, match="neither a complete crawl id nor a date"):
+        compare(store, since="yesterday")
+    # a date after the first crawl started picks it as the baseline
+    later = compare(store, since="2999-01-01")
+    assert later.before is not None and later.before.crawl_id == a
+
+
+def test_changes_cli(two_crawls, capsys):
+    store, a, b = two_crawls
+    rc = main(["changes", "--data", str(store), "--json"])
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    data = json.loads(out)
+    assert data["summary"]["new"] == 1 and data["after"]["crawl_id"] == b
+    rc = main(["changes", "--data", str(store), "--since", a])
+    out, _ = capsys.readouterr()
+    assert rc == 0 and out.startswith("**deeproot changes**")
+    rc = main(["changes", "--data", str(store), "--since", "nope"])
+    out, err = capsys.readouterr()
+    assert rc == 3 and out == ""
+    assert err.startswith("error: --since 'nope' is neither a complete crawl id nor a date")
+    rc = main(["changes", "--data", str(store / "missing")])
+    _, err = capsys.readouterr()
+    assert rc == 3 and "no crawl store" in err
