@@ -1,4 +1,7 @@
-"""Helpers that write crawl stores in the crawler's layout (deeproot.crawler.storage)."""
+"""Helpers that write crawl stores in the crawler's layout (docs/crawler.md): partitions
+`products/crawl_id=<id>/part-0.parquet` with a `_SUCCESS` marker, manifests `crawls/<id>.json`.
+Written here, not through deeproot.crawler.storage, so the catalog is checked against the layout
+itself (and short crawl ids keep the tests readable)."""
 
 from __future__ import annotations
 
@@ -9,7 +12,44 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from deeproot.crawler import storage
+# products/1 as the crawler writes it, plus the nullable columns added since (sold_out from the
+# listing card, functional_claim from the notice)
+PRODUCT_SCHEMA = pa.schema(
+    [
+        ("crawl_id", pa.string()),
+        ("crawled_at", pa.timestamp("us", tz="UTC")),
+        ("goods_no", pa.string()),
+        ("category", pa.string()),
+        ("disp_cat_no", pa.string()),
+        ("brand", pa.string()),
+        ("name", pa.string()),
+        ("price_sale", pa.int32()),
+        ("price_list", pa.int32()),
+        ("currency", pa.string()),
+        ("rating", pa.float64()),
+        ("review_count", pa.int32()),
+        ("image_url", pa.string()),
+        ("product_url", pa.string()),
+        ("ingredients_text", pa.string()),
+        ("has_ingredients", pa.bool_()),
+        ("listing_rank", pa.int32()),
+        ("carried", pa.bool_()),
+        ("carried_from", pa.string()),
+        ("source_layout", pa.string()),
+        ("listing_hash", pa.string()),
+        ("sold_out", pa.bool_()),
+        ("functional_claim", pa.string()),
+    ]
+)
+SUCCESS_MARKER = "_SUCCESS"
+
+
+def partition_dir(out: Path, crawl_id: str) -> Path:
+    return out / "products" / f"crawl_id={crawl_id}"
+
+
+def manifest_path(out: Path, crawl_id: str) -> Path:
+    return out / "crawls" / f"{crawl_id}.json"
 
 T1 = datetime(2026, 1, 5, 3, 0, tzinfo=UTC)
 T2 = datetime(2026, 2, 5, 3, 0, tzinfo=UTC)
@@ -18,7 +58,10 @@ OLD = "정제수, 소듐라우레스설페이트, 카페인, 향료"
 NEW = "정제수, 소듐라우레스설페이트, 카페인, 살리실릭애씨드, 향료"
 
 
-def rec(crawl_id, at, goods_no, category, *, price, reviews, text, rank=1, brand="브랜드A"):
+def rec(
+    crawl_id, at, goods_no, category, *, price, reviews, text, rank=1, brand="브랜드A",
+    sold_out=None, claim=None, rating=4.5,
+):
     return {
         "crawl_id": crawl_id,
         "crawled_at": at,
@@ -30,7 +73,7 @@ def rec(crawl_id, at, goods_no, category, *, price, reviews, text, rank=1, brand
         "price_sale": price,
         "price_list": price + 1000,
         "currency": "KRW",
-        "rating": 4.5,
+        "rating": rating,
         "review_count": reviews,
         "image_url": f"https://img.example/{goods_no}.jpg",
         "product_url": f"https://www.oliveyoung.co.kr/store/goods/getGoodsDetail.do?goodsNo={goods_no}",
@@ -41,23 +84,34 @@ def rec(crawl_id, at, goods_no, category, *, price, reviews, text, rank=1, brand
         "carried_from": None,
         "source_layout": "legacy",
         "listing_hash": "h",
+        "sold_out": sold_out,
+        "functional_claim": claim,
     }
 
 
 def write_crawl(
-    out: Path, crawl_id: str, rows: list[dict], *, status="complete", marker=True, manifest=True
+    out: Path,
+    crawl_id: str,
+    rows: list[dict],
+    *,
+    status="complete",
+    marker=True,
+    manifest=True,
+    schema=PRODUCT_SCHEMA,
+    started_at=None,
 ) -> Path:
-    part = storage.partition_dir(out, crawl_id)
+    part = partition_dir(out, crawl_id)
     part.mkdir(parents=True)
     path = part / "part-0.parquet"
-    pq.write_table(pa.Table.from_pylist(rows, schema=storage.PRODUCT_SCHEMA), path)
+    pq.write_table(pa.Table.from_pylist(rows, schema=schema), path)
     if marker:
-        (part / storage.SUCCESS_MARKER).write_text("")
+        (part / SUCCESS_MARKER).write_text("")
     if manifest:
-        storage.crawls_dir(out).mkdir(exist_ok=True)
-        storage.manifest_path(out, crawl_id).write_text(
-            json.dumps({"crawl_id": crawl_id, "status": status}), encoding="utf-8"
-        )
+        (out / "crawls").mkdir(exist_ok=True)
+        doc = {"crawl_id": crawl_id, "status": status}
+        if started_at is not None:
+            doc["started_at"] = started_at.isoformat()
+        manifest_path(out, crawl_id).write_text(json.dumps(doc), encoding="utf-8")
     return path
 
 

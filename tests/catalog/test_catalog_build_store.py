@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
 import pyarrow.parquet as pq
 import pytest
-from catalog_store import NEW, OLD, T3, make_two_crawls, rec, write_crawl
+from catalog_store import NEW, OLD, T1, T2, T3, make_two_crawls, partition_dir, rec, write_crawl
 
 from deeproot.catalog.build import build
 from deeproot.catalog.recommend import recommend
-from deeproot.crawler import storage
 
 
 @pytest.fixture
@@ -38,8 +37,8 @@ def test_history_across_two_crawls(store: Path, tmp_path: Path):
         "SELECT crawl_id, crawled_at, price_sale, review_count FROM product_history "
         "WHERE goods_no = 'A000000000001' ORDER BY crawled_at",
     ) == [
-        ("c1", datetime(2026, 1, 5, 3, 0), 10000, 10),
-        ("c2", datetime(2026, 2, 5, 3, 0), 9000, 30),
+        ("c1", T1, 10000, 10),
+        ("c2", T2, 9000, 30),
     ]
     assert q(
         db,
@@ -98,7 +97,7 @@ def test_rebuild_is_idempotent_and_keeps_history(store: Path, tmp_path: Path):
     # a crawl removed from the store keeps its history; a new one adds to it
     import shutil
 
-    shutil.rmtree(storage.partition_dir(store, "c1"))
+    shutil.rmtree(partition_dir(store, "c1"))
     write_crawl(
         store, "c3", [rec("c3", T3, "A000000000001", "shampoo", price=8500, reviews=40, text=NEW)]
     )
@@ -184,8 +183,8 @@ def test_csv_import_and_crawls_share_one_catalog(crawl_dir: Path, tmp_path: Path
         "FROM product_history WHERE goods_no = ? ORDER BY crawled_at",
         [g],
     ) == [
-        (True, datetime(2024, 11, 7), None, reviews),
-        (False, datetime(2026, 3, 5, 3, 0), 15000, reviews + 7),
+        (True, datetime(2024, 11, 7, tzinfo=UTC), None, reviews),
+        (False, T3, 15000, reviews + 7),
     ]
     assert q(
         db, "SELECT price_sale, review_count, last_crawl_id FROM products WHERE goods_no = ?", [g]

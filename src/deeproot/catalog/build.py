@@ -1,26 +1,44 @@
 """Build or refresh the catalog: ingest crawls, tag new texts, recompute derived tables.
 
-Every crawl ever ingested stays in `crawl_records` (a crawl later deleted from the store keeps
-its history); a crawl already ingested with the same files is skipped, one whose files changed is
-replaced. Each crawl is ingested in its own transaction, so a corrupt Parquet file skips that crawl
-(reported) and the rest builds. Reading is DuckDB over the Parquet files; no pandas round trip.
+A build never changes the catalog file in place. It writes a new file beside it
+(`.catalog.duckdb.building-<pid>`), starting from a copy of the current catalog (or, from an older
+schema, from its stored tables carried forward by column name), ingests the new crawls (one
+transaction each), tags their new ingredient texts (one transaction for the three result tables),
+recomputes every derived table in one transaction that also records the source fingerprint, then
+checkpoints and renames the new file onto the catalog. So:
+
+- a build killed at any point leaves the previous catalog exactly as it was, and the next build
+  redoes the work (derived state is never stale: it only ever exists next to the sources it was
+  computed from); the dead build's file is swept at the next start;
+- open readers keep their snapshot (the old file) and never block the build;
+- history is append-only: a crawl already ingested whose files changed since is refused and
+  reported, never re-ingested over its old records.
+
+One lock per store: the build holds `deeproot.lock.StoreLock` on the crawl store (the crawler takes
+the same) and on the catalog's folder when that is elsewhere.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import hashlib
 import logging
 import os
+import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypedDict
 
 from deeproot.catalog import csv_import, db, schema, store, tagging
-from deeproot.errors import DataError
+from deeproot.errors import DataError, InputError
 
 log = logging.getLogger(__name__)
+
+BUILD_SCHEMA = "deeproot.build/1"
 
 
 @dataclass(frozen=True)
@@ -31,13 +49,13 @@ class SkippedCrawl:
 
 @dataclass(frozen=True)
 class BuildReport:
-    """What a build or import did."""
+    """What a build or import did (JSON: schema `deeproot.build/1`)."""
 
     db_path: str
     added: tuple[str, ...] = ()  # crawl ids ingested now
-    replaced: tuple[str, ...] = ()  # re-ingested because their files changed
+    replaced: tuple[str, ...] = ()  # always empty: history is append-only (kept for readers)
     unchanged: tuple[str, ...] = ()  # already in the catalog
-    skipped: tuple[SkippedCrawl, ...] = ()  # incomplete or unreadable
+    skipped: tuple[SkippedCrawl, ...] = ()  # incomplete, unreadable, or changed after ingest
     skipped_rows: tuple[str, ...] = field(default=())  # CSV rows without a goodsNo
     texts_tagged: int = 0
     n_crawls: int = 0
@@ -45,9 +63,10 @@ class BuildReport:
     n_products: int = 0
     n_listed: int = 0
     seconds: float = 0.0
+    written: bool = False  # a new catalog file was swapped in
 
     def to_json(self) -> dict[str, Any]:
-        d = dict(self.__dict__)
+        d: dict[str, Any] = {"schema": BUILD_SCHEMA} | dict(self.__dict__)
         d["skipped"] = [{"crawl_id": s.crawl_id, "reason": s.reason} for s in self.skipped]
         for k in ("added", "replaced", "unchanged", "skipped_rows"):
             d[k] = list(d[k])
@@ -59,62 +78,93 @@ def _q(value: str) -> str:
 
 
 def _now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+    return datetime.now(UTC).replace(microsecond=0)
 
 
-def _source_columns(con: Any, files: Sequence[Path]) -> dict[str, str]:
-    flist = "[" + ", ".join(_q(str(f)) for f in files) + "]"
-    rows = con.execute(
-        f"DESCRIBE SELECT * FROM read_parquet({flist}, union_by_name=true, hive_partitioning=false)"
-    ).fetchall()
-    return {r[0]: r[1] for r in rows}
+@dataclass(frozen=True)
+class _Source:
+    """One crawl to ingest: a relation (SQL) with (some of) the crawler's columns."""
+
+    crawl_id: str
+    relation: str
+    have: dict[str, str]
+    source: str  # parquet | csv
+    location: str
+    fingerprint: str
+    stat_signature: str | None = None
+    started_at: datetime | None = None
+    arrow: Any = None  # registered as `relation` while ingesting
 
 
-def _select_records(source: str, have: dict[str, str], crawl_id: str) -> str:
-    """A SELECT producing `crawl_records` columns from a source with (some of) the crawler's."""
+def _select_records(src: _Source) -> str:
+    """A SELECT producing `crawl_records` columns from a source with (some of) the crawler's.
+
+    Types were checked before (store.check_schema), so CAST never meets a wrong type. Unrated
+    products (rating 0 or missing) get NULL; carried-forward records get the crawl's start time.
+    """
+    have = src.have
+    start = (
+        f"{_q(src.started_at.isoformat())}::TIMESTAMPTZ"
+        if src.started_at is not None
+        else "min(crawled_at::TIMESTAMPTZ) FILTER (WHERE NOT coalesce(carried, false)) OVER ()"
+        if "carried" in have
+        else "NULL::TIMESTAMPTZ"
+    )
     exprs = []
     for name, typ in schema.RECORD_COLUMNS:
         if name == "crawl_id":
-            exprs.append(f"{_q(crawl_id)} AS crawl_id")
+            exprs.append(f"{_q(src.crawl_id)} AS crawl_id")
         elif name == "text_hash":
             exprs.append("md5(nullif(trim(ingredients_text), '')) AS text_hash")
         elif name not in have:
             exprs.append(f"NULL::{typ} AS {name}")
-        elif name == "crawled_at" and "TIME ZONE" in have[name].upper():
-            exprs.append("(crawled_at AT TIME ZONE 'UTC')::TIMESTAMP AS crawled_at")
+        elif name == "crawled_at":
+            carried = "coalesce(carried, false)" if "carried" in have else "false"
+            exprs.append(
+                f"CASE WHEN {carried} THEN coalesce({start}, crawled_at::TIMESTAMPTZ) "
+                "ELSE crawled_at::TIMESTAMPTZ END AS crawled_at"
+            )
+        elif name == "rating":
+            exprs.append("CASE WHEN rating::DOUBLE > 0 THEN rating::DOUBLE END AS rating")
         elif name == "ingredients_text":
             exprs.append("nullif(trim(ingredients_text), '') AS ingredients_text")
         else:
-            exprs.append(f"TRY_CAST({name} AS {typ}) AS {name}")
+            exprs.append(f"CAST({name} AS {typ}) AS {name}")
     return (
-        f"SELECT {', '.join(exprs)} FROM {source} "
+        f"SELECT {', '.join(exprs)} FROM {src.relation} "
         "WHERE goods_no IS NOT NULL AND category IS NOT NULL "
         "QUALIFY row_number() OVER (PARTITION BY goods_no, category "
         "ORDER BY listing_rank NULLS LAST) = 1"
     )
 
 
-def _ingest(con: Any, crawl_id: str, select_sql: str, meta: dict[str, Any]) -> int:
-    """Replace one crawl's records in a single transaction; returns the record count."""
+def _ingest(con: Any, src: _Source) -> int:
+    """Add one crawl's records in a single transaction; returns the record count."""
     con.execute("BEGIN TRANSACTION")
     try:
-        con.execute("DELETE FROM crawl_records WHERE crawl_id = ?", [crawl_id])
-        con.execute("DELETE FROM crawls WHERE crawl_id = ?", [crawl_id])
-        con.execute(f"INSERT INTO crawl_records {select_sql}")
+        if src.arrow is not None:
+            con.register(src.relation, src.arrow)
+        con.execute(f"INSERT INTO crawl_records {_select_records(src)}")
         n, t = con.execute(
-            "SELECT count(*), max(crawled_at) FROM crawl_records WHERE crawl_id = ?", [crawl_id]
+            "SELECT count(*), max(crawled_at) FROM crawl_records WHERE crawl_id = ?",
+            [src.crawl_id],
         ).fetchall()[0]
         if n == 0:
-            raise DataError(f"crawl {crawl_id} has no records with a goods_no and a category")
+            raise DataError(f"crawl {src.crawl_id} has no records with a goods_no and a category")
         con.execute(
-            "INSERT INTO crawls VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [crawl_id, t, meta["source"], meta["location"], meta["fingerprint"], n, _now()],
+            "INSERT INTO crawls (crawl_id, crawled_at, source, location, fingerprint, n_records, "
+            "imported_at, started_at, stat_signature) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [src.crawl_id, t, src.source, src.location, src.fingerprint, n, _now(),
+             src.started_at, src.stat_signature],
         )
         con.execute("COMMIT")
-        return n
-    except Exception:
+        return int(n)
+    except BaseException:
         con.execute("ROLLBACK")
         raise
+    finally:
+        if src.arrow is not None:
+            con.unregister(src.relation)
 
 
 class _Stats(TypedDict):
@@ -125,34 +175,174 @@ class _Stats(TypedDict):
     n_listed: int
 
 
-def _finish(
-    con: Any,
-    progress: tagging.Progress | None,
-    workers: int | None,
-    db_path: Path,
-    changed: bool,
-) -> _Stats:
-    """Tag new texts, then recompute the derived tables unless nothing at all changed."""
-    tagged = tagging.tag_new_texts(con, progress, workers=workers, scratch_dir=db_path.parent)
-    built = (
-        schema.stored_version(con) == schema.SCHEMA_VERSION
-        and con.execute(
-            "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'recommend_shortlist'"
-        ).fetchall()[0][0]
-    )
-    if changed or tagged or not built:
-        if progress:
-            progress("derive", 0, 1)
-        con.execute("BEGIN TRANSACTION")
+def _source_fingerprint(rows: Sequence[tuple[str, str | None]]) -> str:
+    """What the derived tables are computed from: the schema and every crawl's files."""
+    h = hashlib.sha256(f"schema {schema.SCHEMA_VERSION}\n".encode())
+    for crawl_id, fp in sorted(rows, key=lambda r: r[0]):
+        h.update(f"{crawl_id}\0{fp}\n".encode())
+    return h.hexdigest()[:32]
+
+
+@dataclass
+class _Current:
+    """What the catalog file holds now."""
+
+    exists: bool = False
+    version: str | None = None
+    crawls: dict[str, tuple[str | None, str | None, Any]] = field(default_factory=dict)
+    source_fp: str | None = None
+    has_wal: bool = False
+
+    def up_to_date(self) -> bool:
+        return (
+            self.exists
+            and self.version == schema.SCHEMA_VERSION
+            and self.source_fp is not None
+            and self.source_fp
+            == _source_fingerprint([(c, v[0]) for c, v in self.crawls.items()])
+        )
+
+
+def _current(path: Path) -> _Current:
+    if not path.is_file():
+        return _Current()
+    con = db.connect_read(path)
+    try:
+        version = schema.stored_version(con)
+        schema.check_version(version, path)
+        cols = {
+            r[0]
+            for r in con.execute(
+                "SELECT column_name FROM duckdb_columns() WHERE table_name = 'crawls' "
+                "AND schema_name = 'main'"
+            ).fetchall()
+        }
+        crawls: dict[str, tuple[str | None, str | None, Any]] = {}
+        if cols:
+            sig = "stat_signature" if "stat_signature" in cols else "NULL"
+            for cid, fp, s, at in con.execute(
+                f"SELECT crawl_id, fingerprint, {sig}, imported_at FROM crawls"
+            ).fetchall():
+                # before schema 3 the fingerprint was only sizes and mtimes: not a content hash
+                crawls[cid] = (fp if version == schema.SCHEMA_VERSION else None, s, at)
+        src_fp = schema.meta_value(con, "source_fingerprint")
+    finally:
+        con.close()
+    wal = path.with_name(path.name + ".wal").exists()
+    return _Current(True, version, crawls, src_fp, wal)
+
+
+def _building_name(path: Path, pid: int) -> Path:
+    return path.with_name(f".{path.name}.building-{pid}")
+
+
+def _remove_build_files(tmp: Path) -> None:
+    for p in (tmp, tmp.with_name(tmp.name + ".wal")):
+        with contextlib.suppress(FileNotFoundError):
+            p.unlink()
+    shutil.rmtree(tmp.with_name(tmp.name + ".tmp"), ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except OSError as exc:
+        return exc.errno == errno.EPERM
+    return True
+
+
+def sweep_dead_builds(path: Path) -> int:
+    """Remove the files of builds into `path` whose process is gone (killed); returns how many."""
+    n = 0
+    prefix = f".{path.name}.building-"
+    for p in path.parent.glob(prefix + "*"):
+        rest = p.name[len(prefix):]
+        pid_s = rest.split(".", 1)[0]
+        if not pid_s.isdigit() or rest != pid_s:
+            continue
+        if int(pid_s) != os.getpid() and not _alive(int(pid_s)):
+            log.warning("removing %s, left by a build that was killed", p.name)
+            _remove_build_files(p)
+            n += 1
+    return n
+
+
+@contextlib.contextmanager
+def _locks(folders: Sequence[Path], what: str, wait: float | None) -> Iterator[None]:
+    from deeproot.lock import StoreLock
+
+    with contextlib.ExitStack() as stack:
+        for folder in dict.fromkeys(f.resolve() for f in folders):
+            stack.enter_context(StoreLock(folder, what, wait=wait))
+        yield
+
+
+def _carry_forward(con: Any, old: Path, cur: _Current, retag: bool) -> None:
+    """Copy the stored tables of an older catalog into the new one, by column name."""
+    con.execute(f"ATTACH {_q(str(old))} AS old_catalog (READ_ONLY)")
+    try:
+        have = {
+            r[0]
+            for r in con.execute(
+                "SELECT table_name FROM duckdb_tables() WHERE database_name = 'old_catalog' "
+                "AND schema_name = 'main'"
+            ).fetchall()
+        }
+        same = cur.version == schema.SCHEMA_VERSION
+        tables = schema.STORED_TABLES if same and not retag else ("crawls", "crawl_records")
+        for t in tables:
+            if t in have:
+                con.execute(f"INSERT INTO main.{t} BY NAME SELECT * FROM old_catalog.main.{t}")
+        if not same:  # schema 2: fingerprints were stat-based, unrated products were 0.0
+            con.execute("UPDATE crawls SET fingerprint = NULL")
+            con.execute("UPDATE crawl_records SET rating = NULL WHERE rating <= 0")
+    finally:
+        con.execute("DETACH old_catalog")
+
+
+def _start_file(tmp: Path, path: Path, cur: _Current, retag: bool, memory_limit: str) -> Any:
+    """The new catalog file: a byte copy of the current one when it has this schema (fast),
+    else a new file the stored tables are carried into."""
+    if cur.exists and cur.version == schema.SCHEMA_VERSION and not cur.has_wal:
+        shutil.copyfile(path, tmp)
+        con = db.connect_write_copy(tmp, memory_limit=memory_limit)
+        if retag:
+            con.execute("BEGIN TRANSACTION")
+            for t in schema.TAG_RESULT_TABLES:
+                con.execute(f"DELETE FROM {t}")
+            con.execute("COMMIT")
+        return con
+    con = db.connect_new(tmp, memory_limit=memory_limit)
+    schema.create_stored(con)
+    if cur.exists:
+        _carry_forward(con, path, cur, retag)
+    return con
+
+
+def _derive(con: Any, progress: tagging.Progress | None) -> None:
+    """Every derived table and the source fingerprint, in one transaction."""
+    if progress:
+        progress("derive", 0, 1)
+    rows = con.execute("SELECT crawl_id, fingerprint FROM crawls").fetchall()
+    con.execute("BEGIN TRANSACTION")
+    try:
         schema.create_derived(con)
         con.execute("DELETE FROM catalog_meta")
         con.execute(
-            "INSERT INTO catalog_meta VALUES ('schema_version', ?), ('built_at', ?)",
-            [schema.SCHEMA_VERSION, _now().isoformat()],
+            "INSERT INTO catalog_meta VALUES ('schema_version', ?), ('built_at', ?), "
+            "('source_fingerprint', ?), ('storage_version', ?)",
+            [schema.SCHEMA_VERSION, _now().isoformat(), _source_fingerprint(rows),
+             db.STORAGE_VERSION],
         )
         con.execute("COMMIT")
-        if progress:
-            progress("derive", 1, 1)
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    if progress:
+        progress("derive", 1, 1)
+
+
+def _stats(con: Any, tagged: int) -> _Stats:
     n_crawls, n_records = con.execute(
         "SELECT count(*), coalesce(sum(n_records), 0) FROM crawls"
     ).fetchall()[0]
@@ -168,10 +358,160 @@ def _finish(
     )
 
 
+def _swap(tmp: Path, path: Path) -> None:
+    """Rename the finished file onto the catalog (readers of the old one keep their snapshot)."""
+    # a write-ahead log beside the target belongs to the old file and must not meet the new one
+    with contextlib.suppress(FileNotFoundError):
+        path.with_name(path.name + ".wal").unlink()
+    os.replace(tmp, path)
+    with contextlib.suppress(OSError):
+        fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _write(
+    path: Path,
+    cur: _Current,
+    sources: Sequence[_Source],
+    adopt: dict[str, tuple[str, str | None]],
+    *,
+    retag: bool,
+    memory_limit: str,
+    workers: int | None,
+    progress: tagging.Progress | None,
+) -> tuple[_Stats, list[str], list[SkippedCrawl]]:
+    """Write the new catalog file and swap it in; returns stats, added ids, skipped sources."""
+    sweep_dead_builds(path)
+    tmp = _building_name(path, os.getpid())
+    _remove_build_files(tmp)
+    con = None
+    added: list[str] = []
+    skipped: list[SkippedCrawl] = []
+    try:
+        con = _start_file(tmp, path, cur, retag, memory_limit)
+        for cid, (fp, sig) in adopt.items():
+            con.execute(
+                "UPDATE crawls SET fingerprint = ?, stat_signature = ? WHERE crawl_id = ?",
+                [fp, sig, cid],
+            )
+        for i, src in enumerate(sources):
+            if progress:
+                progress("ingest", i, len(sources))
+            try:
+                _ingest(con, src)
+            except (DataError, *_duck_errors()) as exc:
+                first = db._first_line(exc)
+                reason = first if isinstance(exc, DataError) else f"unreadable Parquet: {first}"
+                skipped.append(SkippedCrawl(src.crawl_id, reason))
+                log.info("crawl %s skipped: %s", src.crawl_id, reason)
+                continue
+            added.append(src.crawl_id)
+        if progress:
+            progress("ingest", len(sources), len(sources))
+        n_crawls = con.execute("SELECT count(*) FROM crawls").fetchall()[0][0]
+        if not n_crawls:
+            raise _Empty(skipped)
+        tagged = tagging.tag_new_texts(con, progress, workers=workers)
+        _derive(con, progress)
+        stats = _stats(con, tagged)
+        con.execute("CHECKPOINT")
+        con.close()
+        con = None
+        _swap(tmp, path)
+        return stats, added, skipped
+    finally:
+        if con is not None:
+            con.close()
+        _remove_build_files(tmp)
+
+
+class _Empty(Exception):
+    def __init__(self, skipped: list[SkippedCrawl]):
+        self.skipped = skipped
+
+
 def _duck_errors() -> tuple[type[BaseException], ...]:
     import duckdb
 
-    return (duckdb.Error, DataError)
+    return (duckdb.Error,)
+
+
+def _no_crawl_error(store_path: Path, skipped: Sequence[SkippedCrawl]) -> InputError:
+    if not skipped:
+        return InputError(
+            f"no crawls in the store {store_path}; run `deeproot crawl --out {store_path}` first"
+        )
+    why = "; ".join(f"{s.crawl_id}: {s.reason}" for s in skipped[:3])
+    more = f" (+{len(skipped) - 3} more)" if len(skipped) > 3 else ""
+    return InputError(
+        f"no complete crawl to build from in {store_path}: {len(skipped)} skipped ({why}{more}); "
+        f"run `deeproot crawl --out {store_path}` (or --resume) until one completes"
+    )
+
+
+def _plan(
+    crawls: Sequence[store.StoreCrawl], cur: _Current
+) -> tuple[list[_Source], dict[str, tuple[str, str | None]], list[str], list[SkippedCrawl]]:
+    """Which crawls to add, which unchanged ones need their fingerprints refreshed, which are
+    unchanged, and which are skipped (incomplete, bad schema, or changed after ingest)."""
+    sources: list[_Source] = []
+    adopt: dict[str, tuple[str, str | None]] = {}
+    unchanged: list[str] = []
+    skipped: list[SkippedCrawl] = []
+    for c in crawls:
+        if not c.complete:
+            skipped.append(SkippedCrawl(c.crawl_id, c.reason))
+            log.info("crawl %s skipped: %s", c.crawl_id, c.reason)
+            continue
+        sig = c.stat_signature()
+        known = cur.crawls.get(c.crawl_id)
+        if known is not None:
+            fp_known, sig_known, imported = known
+            if sig_known is not None and sig == sig_known and fp_known is not None:
+                unchanged.append(c.crawl_id)
+                continue
+            fp = c.fingerprint()
+            if fp_known is None or fp == fp_known:
+                unchanged.append(c.crawl_id)
+                adopt[c.crawl_id] = (fp, sig)
+                continue
+            when = f"{imported:%Y-%m-%d %H:%M} UTC" if imported else "earlier"
+            reason = (
+                f"its files changed after it was ingested ({when}); history is append-only, so "
+                "the catalog keeps the records it ingested then (restore the files, or crawl "
+                "again under a new crawl id)"
+            )
+            skipped.append(SkippedCrawl(c.crawl_id, reason))
+            log.warning("crawl %s refused: %s", c.crawl_id, reason)
+            continue
+        problem = store.check_schema(c.files, schema.RECORD_COLUMNS, schema.REQUIRED_SOURCE_COLUMNS)
+        if problem:
+            skipped.append(SkippedCrawl(c.crawl_id, problem))
+            log.info("crawl %s skipped: %s", c.crawl_id, problem)
+            continue
+        import pyarrow.parquet as pq
+
+        have: dict[str, str] = {}
+        for f in c.files:
+            for name in pq.read_schema(f).names:
+                have[name] = dict(schema.RECORD_COLUMNS).get(name, "")
+        flist = "[" + ", ".join(_q(str(f)) for f in c.files) + "]"
+        sources.append(
+            _Source(
+                crawl_id=c.crawl_id,
+                relation=f"read_parquet({flist}, union_by_name=true, hive_partitioning=false)",
+                have={k: v for k, v in have.items() if v},
+                source="parquet",
+                location=str(c.directory),
+                fingerprint=c.fingerprint(),
+                stat_signature=sig,
+                started_at=c.started_at,
+            )
+        )
+    return sources, adopt, unchanged, skipped
 
 
 def build(
@@ -182,6 +522,7 @@ def build(
     memory_limit: str = "2GB",
     workers: int | None = None,
     progress: tagging.Progress | None = None,
+    wait: float | None = None,
 ) -> BuildReport:
     """Build or refresh the catalog from every complete crawl in the Parquet store.
 
@@ -192,67 +533,55 @@ def build(
         memory_limit: DuckDB's memory limit; beyond it DuckDB spills to `<db>.tmp/`.
         workers: tagging processes (None: one per CPU for big jobs).
         progress: called with (stage, done, total) for stages ingest, tag, derive.
+        wait: seconds to wait for the store's lock (None: fail at once if it is taken).
+
+    Raises:
+        InputError: no store, or no complete crawl to build from (an empty catalog is an error).
+        LockedError: a crawl or another build holds the store's lock.
     """
     t0 = time.perf_counter()
     store_path = Path(store_dir) if store_dir is not None else db.default_store_dir()
     path = Path(db_path) if db_path is not None else db.default_db_path()
-    crawls = store.discover(store_path)
-    con = db.connect_write(path, memory_limit=memory_limit)
-    try:
-        schema.create_stored(con, path)
-        if retag:
-            for t in ("texts", "text_ingredients", "text_matches"):
-                con.execute(f"DELETE FROM {t}")
-        known = dict(con.execute("SELECT crawl_id, fingerprint FROM crawls").fetchall())
-        added: list[str] = []
-        replaced: list[str] = []
-        unchanged: list[str] = []
-        skipped: list[SkippedCrawl] = []
-        for i, c in enumerate(crawls):
-            if progress:
-                progress("ingest", i, len(crawls))
-            if not c.complete:
-                skipped.append(SkippedCrawl(c.crawl_id, c.reason))
-                log.info("crawl %s skipped: %s", c.crawl_id, c.reason)
-                continue
-            fp = c.fingerprint()
-            if known.get(c.crawl_id) == fp:
-                unchanged.append(c.crawl_id)
-                continue
-            try:
-                flist = "[" + ", ".join(_q(str(f)) for f in c.files) + "]"
-                source = f"read_parquet({flist}, union_by_name=true, hive_partitioning=false)"
-                have = _source_columns(con, c.files)
-                missing = [m for m in schema.REQUIRED_SOURCE_COLUMNS if m not in have]
-                if missing:
-                    raise DataError(f"missing column(s) {', '.join(missing)}")
-                _ingest(
-                    con,
-                    c.crawl_id,
-                    _select_records(source, have, c.crawl_id),
-                    {"source": "parquet", "location": str(c.directory), "fingerprint": fp},
-                )
-            except _duck_errors() as exc:
-                first = (str(exc).strip().splitlines() or ["?"])[0]
-                reason = first if isinstance(exc, DataError) else f"unreadable Parquet: {first}"
-                skipped.append(SkippedCrawl(c.crawl_id, reason))
-                log.info("crawl %s skipped: %s", c.crawl_id, reason)
-                continue
-            (replaced if c.crawl_id in known else added).append(c.crawl_id)
-        if progress:
-            progress("ingest", len(crawls), len(crawls))
-        stats = _finish(con, progress, workers, path, bool(added or replaced or retag))
-    finally:
-        con.close()
+    store.discover(store_path)  # a missing store is an error before any lock file is made
+    db.check_db_path(path)
+    with _locks([store_path, path.parent], "catalog build", wait):
+        crawls = store.discover(store_path)
+        cur = _current(path)
+        sources, adopt, unchanged, skipped = _plan(crawls, cur)
+        if not sources and not retag and cur.up_to_date():
+            return BuildReport(
+                db_path=str(path),
+                unchanged=tuple(unchanged),
+                skipped=tuple(skipped),
+                seconds=round(time.perf_counter() - t0, 3),
+                **_read_stats(path),
+            )
+        if not sources and not cur.crawls:
+            raise _no_crawl_error(store_path, skipped)
+        try:
+            stats, added, bad = _write(
+                path, cur, sources, adopt, retag=retag, memory_limit=memory_limit,
+                workers=workers, progress=progress,
+            )
+        except _Empty as exc:
+            raise _no_crawl_error(store_path, [*skipped, *exc.skipped]) from None
     return BuildReport(
         db_path=str(path),
         added=tuple(added),
-        replaced=tuple(replaced),
         unchanged=tuple(unchanged),
-        skipped=tuple(skipped),
+        skipped=tuple(skipped + bad),
         seconds=round(time.perf_counter() - t0, 3),
+        written=True,
         **stats,
     )
+
+
+def _read_stats(path: Path) -> _Stats:
+    con = db.connect_read(path)
+    try:
+        return _stats(con, 0)
+    finally:
+        con.close()
 
 
 def import_csv(
@@ -262,6 +591,7 @@ def import_csv(
     crawled_at: datetime | None = None,
     workers: int | None = None,
     progress: tagging.Progress | None = None,
+    wait: float | None = None,
 ) -> BuildReport:
     """Import original DeepRoot crawl CSVs as one pseudo-crawl, then refresh derived tables."""
     import pyarrow as pa
@@ -269,38 +599,53 @@ def import_csv(
     t0 = time.perf_counter()
     batch = csv_import.read_csvs(list(paths), crawled_at=crawled_at)
     path = Path(db_path) if db_path is not None else db.default_db_path()
-    con = db.connect_write(path)
-    try:
-        schema.create_stored(con, path)
-        known = dict(con.execute("SELECT crawl_id, fingerprint FROM crawls").fetchall())
+    db.check_db_path(path)
+    with _locks([path.parent], "catalog import-csv", wait):
+        cur = _current(path)
         fp = batch.crawl_id.removeprefix("csv-")
-        added: list[str] = []
-        unchanged: list[str] = []
-        if known.get(batch.crawl_id) == fp:
-            unchanged.append(batch.crawl_id)
-        else:
-            cols = [n for n, _ in schema.RECORD_COLUMNS if n not in ("crawl_id", "text_hash")]
+        if batch.crawl_id in cur.crawls and cur.up_to_date():
+            return BuildReport(
+                db_path=str(path),
+                unchanged=(batch.crawl_id,),
+                skipped_rows=batch.skipped_rows,
+                seconds=round(time.perf_counter() - t0, 3),
+                **_read_stats(path),
+            )
+        sources: list[_Source] = []
+        if batch.crawl_id not in cur.crawls:
+            if not batch.records:
+                raise InputError(
+                    f"no rows with a goodsNo in {', '.join(batch.files)}; nothing to import"
+                )
             types = dict(schema.RECORD_COLUMNS)
             rows = [dict(r, crawled_at=batch.crawled_at) for r in batch.records]
-            arrow = pa.Table.from_pylist(rows)
-            con.register("csv_batch", arrow)
-            have = {c: types[c] for c in cols}
-            _ingest(
-                con,
-                batch.crawl_id,
-                _select_records("csv_batch", have, batch.crawl_id),
-                {"source": "csv", "location": "; ".join(batch.files), "fingerprint": fp},
+            have = {c: types[c] for c in rows[0] if c in types}
+            sources.append(
+                _Source(
+                    crawl_id=batch.crawl_id,
+                    relation="csv_batch",
+                    have=have,
+                    source="csv",
+                    location="; ".join(batch.files),
+                    fingerprint=fp,
+                    arrow=pa.Table.from_pylist(rows),
+                )
             )
-            con.unregister("csv_batch")
-            added.append(batch.crawl_id)
-        stats = _finish(con, progress, workers, path, bool(added))
-    finally:
-        con.close()
+        try:
+            stats, added, bad = _write(
+                path, cur, sources, {}, retag=False, memory_limit="2GB", workers=workers,
+                progress=progress,
+            )
+        except _Empty as exc:
+            raise DataError(exc.skipped[0].reason if exc.skipped else "nothing imported") from None
+        if bad:
+            raise DataError(f"cannot import {', '.join(batch.files)}: {bad[0].reason}")
     return BuildReport(
         db_path=str(path),
         added=tuple(added),
-        unchanged=tuple(unchanged),
+        unchanged=(batch.crawl_id,) if not added else (),
         skipped_rows=batch.skipped_rows,
         seconds=round(time.perf_counter() - t0, 3),
+        written=True,
         **stats,
     )

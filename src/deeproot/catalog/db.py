@@ -9,6 +9,10 @@ from typing import Any
 from deeproot.errors import DataError, InputError
 
 DB_NAME = "catalog.duckdb"
+# The DuckDB storage format catalog files are written in, so that every client of the documented
+# range opens them (docs/catalog.md: DuckDB 1.4.4 and newer, tested with the DuckDB CLI 1.4.4).
+# Without it the file follows whatever duckdb pip resolved, which older clients refuse.
+STORAGE_VERSION = "v1.0.0"
 BUILD_HINT = (
     "build it with `deeproot catalog build` (from a crawl store) or "
     "`deeproot catalog import-csv FILE...` (from the original DeepRoot CSVs)"
@@ -30,8 +34,11 @@ def default_store_dir() -> Path:
     return data_dir()
 
 
-def connect_write(db_path: str | os.PathLike[str], *, memory_limit: str = "2GB") -> Any:
-    """Open (creating) the catalog for writing, with bounded memory and a spill folder."""
+def connect_new(db_path: str | os.PathLike[str], *, memory_limit: str = "2GB") -> Any:
+    """Create a new catalog file in the declared storage version, for a build to fill.
+
+    Bounded memory, a spill folder beside it, UTC session time zone.
+    """
     import duckdb
 
     path = Path(db_path)
@@ -39,20 +46,48 @@ def connect_write(db_path: str | os.PathLike[str], *, memory_limit: str = "2GB")
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise InputError(f"cannot create the folder for {path}: {exc.strerror}") from exc
-    from deeproot.catalog.recommend import close_connections
+    try:
+        con = duckdb.connect(
+            str(path), config={"storage_compatibility_version": STORAGE_VERSION}
+        )
+    except duckdb.Error as exc:
+        raise DataError(f"cannot create {path}: {_first_line(exc)}") from exc
+    return _configure(con, path, memory_limit)
 
-    close_connections()  # this process's cached read-only handles would block the writer
+
+def connect_write_copy(db_path: str | os.PathLike[str], *, memory_limit: str = "2GB") -> Any:
+    """Open a build's private copy of the catalog for writing (same settings as connect_new)."""
+    import duckdb
+
+    path = Path(db_path)
     try:
         con = duckdb.connect(str(path))
     except duckdb.Error as exc:
-        raise DataError(
-            f"cannot open {path} for writing (is it open in another program?): {_first_line(exc)}"
-        ) from exc
+        raise DataError(f"cannot open {path} for writing: {_first_line(exc)}") from exc
+    return _configure(con, path, memory_limit)
+
+
+def check_db_path(path: Path) -> None:
+    """A catalog path must be a regular file or not exist yet."""
+    import stat
+
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise InputError(f"cannot access the catalog {path}: {exc.strerror}") from exc
+    if not stat.S_ISREG(st.st_mode):
+        raise InputError(f"the catalog path {path} is not a regular file; give a file path")
+
+
+def _configure(con: Any, path: Path, memory_limit: str) -> Any:
     tmp = path.parent / (path.name + ".tmp")
     con.execute(f"SET memory_limit='{memory_limit}'")
-    con.execute(f"SET temp_directory='{_sql_str(str(tmp))}'")
+    con.execute(f"SET temp_directory='{sql_str(str(tmp))}'")
     con.execute("SET preserve_insertion_order=false")
     con.execute("SET enable_progress_bar=false")  # library code never prints
+    con.execute("SET TimeZone='UTC'")
     return con
 
 
@@ -64,12 +99,15 @@ def connect_read(db_path: str | os.PathLike[str]) -> Any:
     if not path.is_file():
         raise DataError(f"no catalog database at {path}; {BUILD_HINT}")
     try:
-        return duckdb.connect(str(path), read_only=True)
+        con = duckdb.connect(str(path), read_only=True)
     except duckdb.Error as exc:
         raise DataError(f"cannot open the catalog {path} read-only: {_first_line(exc)}") from exc
+    con.execute("SET TimeZone='UTC'")
+    return con
 
 
-def _sql_str(value: str) -> str:
+def sql_str(value: str) -> str:
+    """A SQL string literal's body (quotes doubled)."""
     return value.replace("'", "''")
 
 

@@ -1,19 +1,20 @@
 """Tag every ingredient text not tagged yet, once per distinct text, in bounded memory.
 
 Texts are keyed by md5. New texts stream out of DuckDB in record batches; each is tagged with
-`deeproot.ingredients.Tagger` for both ingredient tables and the results are written to Parquet
-files in a scratch folder beside the database, then loaded with one INSERT per table. Big jobs
-are spread over worker processes; memory holds at most two batches per worker.
+`deeproot.ingredients.Tagger` for both ingredient tables (types and flags) and the results are
+written to Parquet files in a private scratch folder (`deeproot.files.scratch_dir`), then loaded
+in one transaction (a text never ends up with some of its results and not others). Big jobs are
+spread over worker processes that exit when their parent dies (even by kill -9); memory holds at
+most two batches per worker. Rows are written in a fixed order, so identical builds store
+identical evidence.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import shutil
-import tempfile
+import threading
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 from deeproot.catalog.schema import TAG_TABLES
@@ -63,19 +64,32 @@ def _schemas() -> dict[str, Any]:
                 ("how", s),
             ]
         ),
+        "text_flags": pa.schema(
+            [
+                ("text_hash", s),
+                ("flag", s),
+                ("position", i),
+                ("token", s),
+                ("canonical", s),
+                ("entry", s),
+                ("source", s),
+                ("how", s),
+            ]
+        ),
     }
 
 
+_NAMES = ("texts", "text_ingredients", "text_matches", "text_flags")
+
+
 def _rows(text_hash: str, text: str, taggers: dict[str, Any]) -> dict[str, list[tuple]]:
-    out: dict[str, list[tuple]] = {"texts": [], "text_ingredients": [], "text_matches": []}
+    out: dict[str, list[tuple]] = {n: [] for n in _NAMES}
     first = None
     for table, tagger in taggers.items():
         try:
             res = tagger.tag(text)
         except InputError as exc:  # over the size limit, another script: kept untagged, said why
-            out["texts"] = [(text_hash, False, 0, 0, str(exc))]
-            out["text_matches"] = []
-            return out
+            return {n: [] for n in _NAMES} | {"texts": [(text_hash, False, 0, 0, str(exc))]}
         if first is None:
             first = res
         pos: dict[str, int] = {}
@@ -86,6 +100,12 @@ def _rows(text_hash: str, text: str, taggers: dict[str, Any]) -> dict[str, list[
             out["text_matches"].append(
                 (text_hash, table, m.type, pos.get(m.token), m.token, m.canonical, m.entry, m.how)
             )
+        if res is first:  # flags do not depend on the ingredient table
+            for f in getattr(res, "flags", ()):
+                out["text_flags"].append(
+                    (text_hash, f.flag, pos.get(f.token), f.token, f.canonical, f.entry,
+                     f.source, f.how)
+                )
     assert first is not None
     n_unknown = len(first.unknown)
     out["texts"].append((text_hash, first.placeholder, first.n_ingredients, n_unknown, None))
@@ -106,7 +126,7 @@ def _tag_batch(pairs: list[tuple[str, str]]) -> dict[str, list[tuple]]:
 
     if not _TAGGERS:
         _TAGGERS.update({t: Tagger(t) for t in TAG_TABLES})
-    acc: dict[str, list[tuple]] = {"texts": [], "text_ingredients": [], "text_matches": []}
+    acc: dict[str, list[tuple]] = {n: [] for n in _NAMES}
     for h, text in pairs:
         for name, rows in _rows(h, text, _TAGGERS).items():
             acc[name].extend(rows)
@@ -114,17 +134,46 @@ def _tag_batch(pairs: list[tuple[str, str]]) -> dict[str, list[tuple]]:
     return acc
 
 
+def _die_with_parent(parent: int) -> None:
+    """Worker initializer: exit as soon as the parent process is gone.
+
+    A process pool's workers hold their own end of the task pipe, so a parent killed with
+    SIGKILL would leave them waiting forever; a daemon thread watches the parent instead.
+    """
+
+    def watch() -> None:
+        import time
+
+        while True:
+            if os.getppid() != parent:
+                os._exit(1)
+            time.sleep(0.5)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def make_pool(workers: int) -> Any:
+    """A spawn-based process pool whose workers die with this process."""
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    # spawn, not fork: the parent holds DuckDB threads and an open result stream
+    return ProcessPoolExecutor(
+        workers,
+        mp_context=mp.get_context("spawn"),
+        initializer=_die_with_parent,
+        initargs=(os.getpid(),),
+    )
+
+
 def _results(pairs_iter: Iterator[list[tuple[str, str]]], workers: int) -> Iterator[dict]:
     """Tag batches in order, in `workers` processes with at most 2 batches each in flight."""
     if workers <= 1:
         yield from map(_tag_batch, pairs_iter)
         return
-    import multiprocessing as mp
     from collections import deque
-    from concurrent.futures import ProcessPoolExecutor
 
-    # spawn, not fork: the parent holds DuckDB threads and an open result stream
-    with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
+    with make_pool(workers) as pool:
         pending: deque = deque()
         for pairs in pairs_iter:
             pending.append(pool.submit(_tag_batch, pairs))
@@ -144,7 +193,6 @@ def tag_new_texts(
     progress: Progress | None = None,
     batch: int = BATCH,
     workers: int | None = None,
-    scratch_dir: Path | None = None,
 ) -> int:
     """Tag the ingredient texts of `crawl_records` that `texts` lacks; returns how many.
 
@@ -153,10 +201,11 @@ def tag_new_texts(
         progress: called with ("tag", done, total).
         batch: texts per batch (one batch per worker task).
         workers: processes for tagging; None picks by the amount of work.
-        scratch_dir: where the temporary Parquet files go (default: the system temp folder).
     """
     import pyarrow as pa
     import pyarrow.parquet as pq
+
+    from deeproot.files import scratch_dir
 
     total = con.execute(
         "SELECT count(DISTINCT text_hash) FROM crawl_records r "
@@ -166,13 +215,12 @@ def tag_new_texts(
         return 0
     workers = default_workers(total) if workers is None else workers
     schemas = _schemas()
-    scratch = Path(tempfile.mkdtemp(prefix="deeproot-tags-", dir=scratch_dir))
-    try:
+    with scratch_dir("catalog-tags") as scratch:
         writers = {n: pq.ParquetWriter(scratch / f"{n}.parquet", s) for n, s in schemas.items()}
         reader = con.sql(
             "SELECT text_hash, any_value(ingredients_text) AS t FROM crawl_records "
             "WHERE text_hash IS NOT NULL AND text_hash NOT IN (SELECT text_hash FROM texts) "
-            "GROUP BY text_hash"
+            "GROUP BY text_hash ORDER BY text_hash"
         ).to_arrow_reader(batch)  # one batch in memory at a time
 
         def batches() -> Iterator[list[tuple[str, str]]]:
@@ -197,10 +245,14 @@ def tag_new_texts(
                 progress("tag", done, total)
         for w in writers.values():
             w.close()
-        for name in schemas:
-            path = str(scratch / f"{name}.parquet").replace("'", "''")
-            con.execute(f"INSERT INTO {name} SELECT * FROM read_parquet('{path}')")
+        con.execute("BEGIN TRANSACTION")  # all four result tables, or none
+        try:
+            for name in schemas:
+                path = str(scratch / f"{name}.parquet").replace("'", "''")
+                con.execute(f"INSERT INTO {name} SELECT * FROM read_parquet('{path}')")
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
         log.info("tagged %d new ingredient texts", done)
         return done
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
