@@ -1,0 +1,330 @@
+"""`create_app()`: the FastAPI application (JSON API, pages, errors, headers).
+
+Every route calls one library function (`diagnose()`, `recommend()`, `product()`) and renders its
+document; errors become JSON (under /api) or a page, with a message a person can act on and the
+right status, never a stack trace (that goes to the server log).
+"""
+
+import logging
+from importlib import resources
+from typing import TYPE_CHECKING, Annotated, Any
+
+from deeproot import __version__
+from deeproot.errors import DataError, DeeprootError, InputError
+from deeproot.web.settings import Settings
+
+if TYPE_CHECKING:  # pragma: no cover
+    from fastapi import FastAPI, Request
+
+    from deeproot.web.service import Service, Survey
+
+log = logging.getLogger(__name__)
+
+DIAGNOSE_FORM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["photos"],
+    "properties": {
+        "photos": {
+            "type": "array",
+            "items": {"type": "string", "format": "binary"},
+            "description": "Scalp photos (JPEG, PNG or WebP, recognised by content).",
+        },
+        "survey_type": {
+            "type": "string",
+            "enum": ["", "dry", "oily", "건성", "지성"],
+            "description": "Survey question 1: your scalp type.",
+        },
+        "concerns": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "Survey question 2: symptom keys or Korean labels (비듬, hair_loss …).",
+        },
+        "categories": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "Survey question 3: category keys or labels (shampoo, 샴푸 …); none: all.",
+        },
+        "lang": {"type": "string", "enum": ["ko", "en"], "default": "ko"},
+        "force": {"type": "boolean", "default": False,
+                  "description": "Diagnose photos that fail the quality check."},
+        "visit": {"type": "boolean", "default": False,
+                  "description": "Combine the photos into one diagnosis (mean probabilities)."},
+    },
+}
+
+ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "detail": {"type": "string"},
+        "status": {"type": "integer"},
+        "code": {"type": "string"},
+    },
+}
+
+
+class HttpError(Exception):
+    """An error answer: status, one-line message, short code, extra headers and fields."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        code: str,
+        *,
+        headers: dict[str, str] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.code = code
+        self.headers = headers or {}
+        self.extra = extra or {}
+
+
+def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    what = {
+        400: "Malformed request.",
+        404: "No such product.",
+        413: "Upload over the size limit.",
+        415: "Not multipart/form-data, or no photo is a JPEG, PNG or WebP.",
+        422: "A value that cannot be used (listing the valid ones).",
+        503: "Busy (Retry-After), or no catalog.",
+    }
+    return {
+        s: {"description": what[s], "content": {"application/json": {"schema": ERROR_SCHEMA}}}
+        for s in statuses
+    }
+
+
+def to_http(exc: BaseException) -> HttpError:
+    """The HTTP form of a library or web error."""
+    from deeproot.catalog.product import ProductNotFound
+    from deeproot.web.gate import Overloaded
+    from deeproot.web.upload import UploadError
+
+    if isinstance(exc, HttpError):
+        return exc
+    if isinstance(exc, UploadError):
+        return HttpError(exc.status, exc.message, exc.code)
+    if isinstance(exc, Overloaded):
+        return HttpError(503, str(exc), "busy", headers={"Retry-After": str(exc.retry_after)})
+    if isinstance(exc, ProductNotFound):
+        return HttpError(404, str(exc), "not_found")
+    if isinstance(exc, InputError):
+        return HttpError(422, str(exc), "invalid_value")
+    if isinstance(exc, DataError):
+        return HttpError(503, str(exc), "unavailable")
+    if isinstance(exc, DeeprootError):
+        return HttpError(500, str(exc), "error")
+    log.error("unexpected error", exc_info=exc)
+    return HttpError(500, "internal error; the server log has the details", "internal")
+
+
+def _photo_problem(files: list[Any]) -> HttpError | None:
+    """415 when no uploaded photo is a JPEG, PNG or WebP by content (the CLI's sniffing)."""
+    from deeproot.diagnose.images import sniff
+
+    if files and all(sniff(f.data[:16]) is None for f in files):
+        names = ", ".join(f.filename for f in files[:3])
+        return HttpError(
+            415,
+            f"{names}: not a JPEG, PNG or WebP photo (checked by content, not by name);"
+            " send a scalp photo",
+            "unsupported_media_type",
+        )
+    return None
+
+
+async def diagnose_request(svc: "Service", request: "Request") -> tuple[Any, "Survey"]:
+    """Read a multipart diagnosis request within the limits and run `diagnose()` on it.
+
+    Raises:
+        HttpError, UploadError, FieldError, Overloaded: the request's problem, for `to_http`.
+    """
+    from starlette.requests import ClientDisconnect
+
+    from deeproot.diagnose.images import PhotoInput
+    from deeproot.web.service import FieldError, survey_from_form
+    from deeproot.web.upload import check_declared, read_form
+
+    limit = svc.settings.max_upload_bytes
+    boundary = check_declared(
+        request.headers.get("content-type"), request.headers.get("content-length"), limit
+    )
+    with svc.gate.admit():
+        try:
+            form = await read_form(
+                request.stream(), boundary, limit=limit, max_files=svc.settings.max_photos
+            )
+        except ClientDisconnect:
+            raise HttpError(400, "the upload was interrupted; send it again", "bad_request")
+        survey = survey_from_form(form)
+        if not form.files:
+            raise FieldError(
+                "no photo in the request; attach one or more JPEG, PNG or WebP photos as 'photos'"
+            )
+        problem = _photo_problem(form.files)
+        if problem is not None:
+            raise problem
+        photos = [PhotoInput(f.filename, f.data) for f in form.files]
+        del form
+        report = await svc.gate.run(svc.diagnose, photos, survey)
+    return report, survey
+
+
+def create_app(settings: Settings | None = None, service: "Service | None" = None) -> "FastAPI":
+    """The ASGI app for one worker (uvicorn calls it with no arguments: settings from env).
+
+    Raises:
+        DataError: the model bundle does not load; InputError: bad settings.
+    """
+    from fastapi import FastAPI, Query, Request
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import HTMLResponse, JSONResponse, Response
+    from fastapi.staticfiles import StaticFiles
+    from starlette.exceptions import HTTPException as StarletteHTTPException
+
+    from deeproot.web import pages
+    from deeproot.web.security import SecurityHeaders, sha256_source
+    from deeproot.web.service import Service
+
+    svc = service or Service(settings or Settings.from_env())
+    css = pages.stylesheet()
+    app = FastAPI(
+        title="deeproot",
+        version=__version__,
+        summary="Scalp photo + three survey answers -> diagnosis, care guide and products.",
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.router.redirect_slashes = False  # no redirects built from the request path at all
+    app.state.service = svc
+    static = resources.files("deeproot.web").joinpath("static")
+    app.mount("/static", StaticFiles(directory=str(static)), name="static")
+
+    def error_response(request: Request, err: HttpError) -> Response:
+        if request.url.path.startswith("/api/") or request.url.path == "/openapi.json":
+            body = {"detail": err.message, "status": err.status, "code": err.code, **err.extra}
+            return JSONResponse(body, status_code=err.status, headers=err.headers)
+        return pages.error_page(request, err.status, err.message, headers=err.headers)
+
+    @app.exception_handler(Exception)
+    async def _any(request: Request, exc: Exception) -> Response:
+        return error_response(request, to_http(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        msg = {404: "no such page or endpoint", 405: "method not allowed here"}.get(
+            exc.status_code, str(exc.detail)
+        )
+        return error_response(request, HttpError(exc.status_code, msg, "http",
+                                                 headers=dict(exc.headers or {})))
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> Response:
+        parts = []
+        for e in exc.errors()[:5]:
+            where = ".".join(str(x) for x in e.get("loc", ()) if x not in ("query", "path", "body"))
+            parts.append(f"{where}: {e.get('msg', 'invalid')}")
+        return error_response(request, HttpError(422, "; ".join(parts) or "invalid request",
+                                                 "invalid_value"))
+
+    for exc_type in (DeeprootError, HttpError):
+        app.add_exception_handler(exc_type, _any)  # type: ignore[arg-type]
+    from deeproot.web.gate import Overloaded
+    from deeproot.web.upload import UploadError
+
+    app.add_exception_handler(UploadError, _any)  # type: ignore[arg-type]
+    app.add_exception_handler(Overloaded, _any)  # type: ignore[arg-type]
+
+    @app.post(
+        "/api/diagnose",
+        summary="Diagnose scalp photos",
+        description=(
+            "Multipart photos and the three survey answers. The answer is the `deeproot.diagnose/1`"
+            " document `deeproot diagnose --json` prints. Photos are processed in memory, never"
+            " stored; at most the configured upload size (200 MB by default) per request. When"
+            " every photo is unreadable the answer is 422 with the document under `report`."
+        ),
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"multipart/form-data": {"schema": DIAGNOSE_FORM_SCHEMA}},
+            }
+        },
+        responses={
+            200: {"description": "The deeproot.diagnose/1 document.",
+                  "content": {"application/json": {"schema": {"type": "object"}}}},
+            **_errors(400, 413, 415, 422, 503),
+        },
+    )
+    async def api_diagnose(request: Request) -> Response:
+        report, _ = await diagnose_request(svc, request)
+        doc = report.to_json()
+        if all(p["status"] == "error" for p in doc["photos"]):
+            first = doc["photos"][0]["error"]
+            raise HttpError(422, first, "unreadable_photo", extra={"report": doc})
+        return JSONResponse(doc)
+
+    @app.get(
+        "/api/recommend",
+        summary="Products for scalp types",
+        description="The `deeproot.recommend/1` document (docs/catalog.md).",
+        responses={200: {"description": "The deeproot.recommend/1 document."},
+                   **_errors(422, 503)},
+    )
+    def api_recommend(
+        type: Annotated[list[str], Query(description="Scalp types: oily, 지성, 탈모성 …",
+                                         min_length=1, max_length=7)],
+        category: Annotated[list[str] | None, Query(description="Category keys or labels; "
+                                                    "none: all seven", max_length=7)] = None,
+        top: Annotated[int, Query(ge=1, le=20)] = 3,
+        ranking: Annotated[str, Query(pattern="^(seed|bayes)$")] = "seed",
+        table: Annotated[str, Query(pattern="^(seed|extended)$")] = "extended",
+        all_brands: bool = False,
+    ) -> Response:
+        from deeproot.catalog.recommend import recommend
+
+        if not svc.has_catalog:
+            raise HttpError(503, f"no product catalog at {svc.db_path}; build one with"
+                            " `deeproot catalog build`", "unavailable")
+        rs = recommend(svc.db_path, types=type, categories=category, top=top, ranking=ranking,
+                       all_brands=all_brands, table=table)
+        return JSONResponse(rs.to_json())
+
+    @app.get(
+        "/api/products/{goods_no}",
+        summary="One product",
+        description="The product with its ingredients, tags per scalp type with the evidence, and"
+        " flags (`deeproot.product/1`).",
+        responses={200: {"description": "The deeproot.product/1 document."},
+                   **_errors(404, 422, 503)},
+    )
+    def api_product(goods_no: str) -> Response:
+        from deeproot.catalog.product import product
+
+        return JSONResponse(product(svc.db_path, goods_no))
+
+    @app.get("/api/health", summary="Health and configuration of this worker",
+             responses={200: {"description": "Ready."}})
+    def api_health() -> Response:
+        return JSONResponse(
+            {
+                "status": "ok",
+                "version": __version__,
+                "model": svc.model_json(),
+                "catalog": {"available": svc.has_catalog, "demo": svc.demo_catalog},
+                "queue": {"admitted": svc.gate.admitted, "capacity": svc.gate.capacity,
+                          "diagnoses": svc.gate.done},
+                "limits": {"max_upload_mb": svc.settings.max_upload_mb,
+                           "max_photos": svc.settings.max_photos},
+            }
+        )
+
+    @app.get("/docs", include_in_schema=False)
+    def docs(request: Request) -> HTMLResponse:
+        return pages.docs_page(request, app.openapi())
+
+    pages.add_routes(app, svc, css)
+    return SecurityHeaders(app, sha256_source(css))  # type: ignore[return-value]

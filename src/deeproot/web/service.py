@@ -1,0 +1,154 @@
+"""What one worker holds: the model bundle (loaded once, warm), the catalog path, the gate.
+
+Stateless across requests: nothing a request sends is kept after its answer, so workers and
+replicas can be added freely. The catalog is only ever opened read-only (by `recommend()` and
+`product()`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from deeproot import taxonomy
+from deeproot.errors import InputError
+from deeproot.web.gate import Gate
+from deeproot.web.settings import Settings
+from deeproot.web.upload import Form
+
+log = logging.getLogger(__name__)
+
+TRUE = ("1", "true", "on", "yes")
+FALSE = ("", "0", "false", "off", "no")
+
+
+class FieldError(InputError):
+    """A form or query value that cannot be used (HTTP 422)."""
+
+
+@dataclass(frozen=True)
+class Survey:
+    """The three survey answers and the options of one diagnosis request, validated."""
+
+    survey_type: str | None
+    concerns: tuple[str, ...]
+    categories: tuple[str, ...]
+    lang: str
+    force: bool
+    visit: bool
+
+
+def flag(value: str | None, name: str) -> bool:
+    """A boolean form field (`1/true/on/yes`, `0/false/off/no`, empty)."""
+    v = (value or "").strip().lower()
+    if v in TRUE:
+        return True
+    if v in FALSE:
+        return False
+    raise FieldError(f"{name} must be true or false, not {value[:40]!r}" if value else name)
+
+
+def survey_from_form(form: Form) -> Survey:
+    """Validate the survey fields of a diagnosis form (Korean labels or keys).
+
+    Raises:
+        FieldError: an unknown scalp type, symptom, category or language, listing the valid ones.
+    """
+    from deeproot.diagnose.rules import survey_type_key
+
+    lang = (form.get("lang") or "ko").strip()
+    if lang not in ("ko", "en"):
+        raise FieldError(f"lang must be ko or en, not {lang[:20]!r}")
+    try:
+        st = survey_type_key(form.get("survey_type"))
+        concerns = tuple(
+            dict.fromkeys(taxonomy.symptom(c).key for c in _many(form, "concerns") if c.strip())
+        )
+        cats = tuple(
+            dict.fromkeys(taxonomy.category(c).key for c in _many(form, "categories") if c.strip())
+        )
+    except FieldError:
+        raise
+    except InputError as exc:
+        raise FieldError(str(exc)) from None
+    return Survey(
+        st, concerns, cats, lang, flag(form.get("force"), "force"), flag(form.get("visit"), "visit")
+    )
+
+
+def _many(form: Form, name: str) -> list[str]:
+    # Repeated fields (`concerns=a&concerns=b`, what forms send) or one comma-separated value.
+    out: list[str] = []
+    for v in form.getlist(name):
+        out.extend(v.split(",") if "," in v else [v])
+    return out
+
+
+class Service:
+    """The worker's model, catalog and diagnosis gate."""
+
+    def __init__(self, settings: Settings) -> None:
+        from deeproot.catalog import db as catalog_db
+        from deeproot.diagnose import infer
+        from deeproot.diagnose.bundle import installed_bundle_path, load_bundle
+
+        self.settings = settings
+        self.bundle = load_bundle(settings.models or installed_bundle_path())
+        self.engine = infer.engine(self.bundle, settings.device)
+        self._warm_up()
+        self.db_path = Path(settings.db) if settings.db else catalog_db.default_db_path()
+        self.demo_catalog = settings.demo_catalog
+        self.gate = Gate(settings.queue)
+        log.info(
+            "serving with bundle %s (%s) on %s; catalog %s",
+            self.bundle.path, "demo" if self.bundle.demo else "trained", self.engine.provider,
+            self.db_path if self.has_catalog else "none",
+        )
+
+    def _warm_up(self) -> None:
+        # The first onnxruntime run allocates its buffers; do it now, not in a user's request.
+        from PIL import Image
+
+        self.engine.predict([Image.new("RGB", (64, 64), (120, 90, 80))])
+
+    @property
+    def has_catalog(self) -> bool:
+        return self.db_path.is_file()
+
+    def model_json(self) -> dict[str, Any]:
+        return {
+            "bundle": self.bundle.path.name,
+            "demo": self.bundle.demo,
+            "provider": self.engine.provider,
+            "classes": list(self.bundle.classes),
+        }
+
+    def diagnose(self, photos: list[Any], survey: Survey) -> Any:
+        """Run `diagnose()` on in-memory photos (called in a worker thread, one at a time)."""
+        from deeproot.diagnose.service import diagnose
+
+        return diagnose(
+            photos,
+            models=self.bundle.path,
+            survey_type=survey.survey_type,
+            concerns=survey.concerns,
+            categories=survey.categories,
+            device=self.settings.device,
+            db=self.db_path,
+            lang=survey.lang,
+            visit=survey.visit,
+            force=survey.force,
+            recommend_products=self.has_catalog,
+        )
+
+
+def threads_per_worker(workers: int) -> int:
+    """onnxruntime threads for each of `workers` processes sharing this machine's cores."""
+    try:
+        n = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        n = os.cpu_count() or 1
+    return max(1, min(8, n // max(1, workers)))
