@@ -48,12 +48,12 @@ def refresh_cmd(
         Path | None, typer.Option("--config", help="YAML overriding category codes.")
     ] = None,
     recheck_days: Annotated[
-        int,
+        float,
         typer.Option(
             "--recheck-days",
             help="Re-read ingredient notices so that none is older than this many days.",
         ),
-    ] = 14,
+    ] = 14.0,
     delay: Annotated[
         float | None, typer.Option("--delay", help="Seconds between requests (default 2.5).")
     ] = None,

@@ -74,7 +74,7 @@ class RefreshResult:
 def _crawl(
     data_dir: Path,
     options: Mapping[str, Any],
-    recheck_days: int,
+    recheck_days: float,
     progress: Progress | None,
 ) -> tuple[Any, dict[str, Any]]:
     """Run the incremental crawl; its report, or the matching error for a scheduler."""
@@ -223,7 +223,7 @@ def refresh(
     data_dir: str | os.PathLike[str] | None = None,
     *,
     db_path: str | os.PathLike[str] | None = None,
-    recheck_days: int = DEFAULT_RECHECK_DAYS,
+    recheck_days: float = DEFAULT_RECHECK_DAYS,
     crawl_options: Mapping[str, Any] | None = None,
     wait: float | None = None,
     rank_top: int = DEFAULT_RANK_TOP,
@@ -251,10 +251,10 @@ def refresh(
     from deeproot.catalog.build import build
     from deeproot.lock import StoreLock
 
-    if recheck_days < 0:
+    if not recheck_days > 0:
         from deeproot.errors import InputError
 
-        raise InputError(f"--recheck-days must be 0 or more, not {recheck_days}")
+        raise InputError(f"--recheck-days must be more than 0 days, not {recheck_days}")
     data = Path(data_dir) if data_dir is not None else db.data_dir()
     dbp = Path(db_path) if db_path is not None else data / db.DB_NAME
     t0 = time.monotonic()
