@@ -356,6 +356,20 @@ def _listing_hash(rec: dict[str, Any]) -> str:
     return "feed:" + hashlib.sha1(body.encode()).hexdigest()[:16]
 
 
+def _next_id(store: Path) -> str:
+    """A new crawl id that sorts after every crawl of the store (ids order the crawls)."""
+    import time
+
+    from deeproot.crawler import storage
+
+    last = max((m["crawl_id"] for m in storage.manifests(store)), default="")
+    while True:
+        crawl_id = storage.new_crawl_id()
+        if crawl_id > last:
+            return crawl_id
+        time.sleep(0.1)  # ids carry the second: a same-second id may sort before the last
+
+
 def import_feed(
     files: Sequence[str | os.PathLike[str]],
     mapping: Mapping[str, str],
@@ -455,6 +469,7 @@ def import_feed(
                 carried=False,
                 carried_from=None,
                 source_layout=f"feed:{source}",
+                ingredients_at=when,  # stored where the crawler's schema has the column
             )
             rec["listing_hash"] = _listing_hash(rec)
             records.append(rec)
@@ -474,7 +489,7 @@ def import_feed(
     except OSError as exc:
         raise InputError(f"cannot create the store {root}: {exc.strerror}") from exc
     with StoreLock(root, f"deeproot catalog import ({source})"):
-        crawl_id = storage.new_crawl_id()
+        crawl_id = _next_id(root)
         for r in records:
             r["crawl_id"] = crawl_id
         storage.crawls_dir(root).mkdir(parents=True, exist_ok=True)
