@@ -12,6 +12,16 @@ SITE_URL = "https://www.oliveyoung.co.kr"
 LISTING_PATH = "/store/display/getMCategoryList.do"
 DETAIL_PATH = "/store/goods/getGoodsDetail.do"
 NOTICE_PATH = "/store/goods/getGoodsArtcAjax.do"
+# The mobile review-stats JSON working crawlers read (issue 14): rating and the exact review count.
+# It lives on the mobile host; with --base-url it is fetched from the base host under the same path.
+STATS_HOST = "https://m.oliveyoung.co.kr"
+STATS_PREFIX = "/review/api/v2/reviews/"
+
+
+def stats_path(goods_no: str) -> str:
+    return f"{STATS_PREFIX}{goods_no}/stats"
+
+
 CATEGORIES_FILE = Path(__file__).with_name("categories.yaml")
 
 

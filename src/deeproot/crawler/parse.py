@@ -19,7 +19,8 @@ _GOODS_RE = re.compile(r"[A-Z]\d{12}")
 _NUM_RE = re.compile(r"\d[\d,]*")
 # Body markers of the interstitial itself. Not "/cdn-cgi/challenge-platform/" alone: Cloudflare
 # injects that script into ordinary pages too; and "잠시만 기다려 주세요" only counts in <title>,
-# since loading layers of ordinary pages use the same words.
+# since loading layers of ordinary pages use the same words. The whole body is searched: a real
+# challenge page carries its markers after 40 KB of inline script.
 _CHALLENGE_MARKERS = (
     "Enable JavaScript and cookies to continue",
     "_cf_chl_opt",
@@ -27,6 +28,9 @@ _CHALLENGE_MARKERS = (
 )
 _CHALLENGE_TITLES = ("잠시만 기다려 주세요", "Just a moment")
 _TITLE_RE = re.compile(r"<title[^>]*>(.*?)</title>", re.I | re.S)
+# Akamai's block page: a 403 whose body says "Access Denied" and carries a "Reference #" id.
+_AKAMAI_RE = re.compile(r"Access Denied", re.I)
+_AKAMAI_REF_RE = re.compile(r"Reference\s*#\s*[0-9a-f.]+", re.I)
 _DELETED_MARKERS = ("상품을 찾을 수 없습니다", "error-page noProduct")
 
 
@@ -43,10 +47,23 @@ class ListingCard:
     rating: float | None
     review_count_text: str  # "(2,855)" or capped "(999+)"
     image_url: str | None
+    sold_out: bool = False
+
+    @property
+    def review_capped(self) -> bool:
+        """True for the capped `(999+)`: the exact count needs the review-stats JSON."""
+        return "+" in self.review_count_text
+
+    @property
+    def review_count(self) -> int | None:
+        """The exact review count the card shows, None when capped or absent."""
+        if self.review_capped:
+            return None
+        return _int(self.review_count_text)
 
     def fingerprint(self) -> str:
         """A hash of the listing fields; a change means the product must be fetched again."""
-        parts = (
+        parts: tuple[object, ...] = (
             self.brand,
             self.name,
             self.price_sale,
@@ -55,6 +72,8 @@ class ListingCard:
             self.review_count_text,
             self.image_url,
         )
+        if self.sold_out:  # appended only when set: hashes of in-stock cards stay as before
+            parts += ("sold_out",)
         return hashlib.sha1("\x1f".join(map(str, parts)).encode()).hexdigest()[:16]
 
 
@@ -76,14 +95,27 @@ class DetailInfo:
     review_count: int | None
     image_url: str | None
     layout: str  # "legacy" or "2025"
+    sold_out: bool | None = None  # None: the page shows no stock state we recognise
 
 
 @dataclass(frozen=True)
 class Notice:
-    """The ingredient row of a notice fragment: state "ok" (text), "missing" (no row), "empty"."""
+    """The ingredient row of a notice fragment: state "ok" (text), "missing" (no row), "empty".
+
+    `functional_claim`: the 기능성 화장품 식품의약품안전처 심사필 row as written, None without one.
+    """
 
     state: str
     text: str | None
+    functional_claim: str | None = None
+
+
+@dataclass(frozen=True)
+class ReviewStats:
+    """Rating and exact review count from the mobile review-stats JSON."""
+
+    rating: float | None
+    review_count: int | None
 
 
 def _int(text: str | None) -> int | None:
@@ -113,14 +145,31 @@ def _first(sel: Selector, css: str) -> Selector | None:
 
 
 def is_challenge(body: str, headers: dict[str, str] | None = None) -> bool:
-    """True for a Cloudflare-style interstitial ("잠시만 기다려 주세요", "Enable JavaScript...")."""
-    if headers and headers.get("cf-mitigated", "").lower() == "challenge":
+    """True for a Cloudflare-style interstitial ("잠시만 기다려 주세요", "Enable JavaScript...").
+
+    The `cf-mitigated` header (any value: Cloudflare sends it only on mitigated answers) or a
+    marker anywhere in the body; the title only from `<title>`.
+    """
+    if headers and headers.get("cf-mitigated", "").strip():
         return True
-    head = body[:20000]
-    title = _TITLE_RE.search(head)
+    title = _TITLE_RE.search(body)
     if title and any(t in title.group(1) for t in _CHALLENGE_TITLES):
         return True
-    return any(m in head for m in _CHALLENGE_MARKERS)
+    return any(m in body for m in _CHALLENGE_MARKERS)
+
+
+def is_blocked(status: int, body: str) -> bool:
+    """True for an Akamai-style block: HTTP 403 whose body says "Access Denied" / "Reference #"."""
+    return status == 403 and bool(_AKAMAI_RE.search(body) or _AKAMAI_REF_RE.search(body))
+
+
+def stop_reason(status: int, body: str, headers: dict[str, str] | None = None) -> str | None:
+    """ "challenge", "blocked" or None: whether an answer means the site is stopping us."""
+    if is_challenge(body, headers):
+        return "challenge"
+    if is_blocked(status, body):
+        return "blocked"
+    return None
 
 
 def is_deleted(body: str) -> bool:
@@ -148,6 +197,23 @@ def goods_no_of(li: Selector) -> str | None:
 def _rating_from_style(style: str | None) -> float | None:
     m = re.search(r"width\s*:\s*(\d+(?:\.\d+)?)\s*%", style or "")
     return round(float(m.group(1)) / 20, 1) if m else None
+
+
+# Sold-out state. Saved listing pages show `<span class="status_flag soldout">일시품절</span>`
+# in the card's thumb link (research notes §2.1). The 2025 detail page's marker is not
+# documented, so the detail check below is our invention and deliberately tolerant: any class
+# containing "soldout" or "sold-out" (any case), or a button saying 일시품절/품절.
+_SOLDOUT_CLASS = (
+    "contains(translate(@class, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ-_', 'abcdefghijklmnopqrstuvwxyz'), "
+    "'soldout')"
+)
+
+
+def card_sold_out(li: Selector) -> bool:
+    """True when a listing card is marked sold out (`.status_flag.soldout` or 품절 flag text)."""
+    if li.xpath(f".//*[{_SOLDOUT_CLASS}]"):
+        return True
+    return any("품절" in (t or "") for t in li.css(".status_flag::text").getall())
 
 
 def parse_listing(html: str, page_url: str = "") -> ListingPage:
@@ -187,6 +253,7 @@ def parse_listing(html: str, page_url: str = "") -> ListingPage:
                 rating=_rating_from_style(info.css(".review_point .point::attr(style)").get()),
                 review_count_text=count_text,
                 image_url=img.strip() if img else None,
+                sold_out=card_sold_out(li),
             )
         )
     total = _int(sel.css("p.cate_info_tx span::text").get())
@@ -203,6 +270,13 @@ def _meta(sel: Selector, prop: str) -> str | None:
 def _cls(name: str) -> str:
     """A selector for a CSS-module class by its stable prefix (never the hash)."""
     return f'[class*="{name}__"]'
+
+
+def _detail_sold_out(sel: Selector) -> bool:
+    """Our tolerant guess at a detail page's sold-out marker (see the note above card_sold_out)."""
+    if sel.xpath(f"//*[self::button or self::a or self::span or self::div][{_SOLDOUT_CLASS}]"):
+        return True
+    return any(t.strip() in ("일시품절", "품절") for t in sel.xpath("//button//text()").getall())
 
 
 def parse_detail(html: str) -> DetailInfo | None:
@@ -224,23 +298,33 @@ def parse_detail(html: str) -> DetailInfo | None:
             review_count=_int(_text(_first(rep, "em"))) if rep is not None else None,
             image_url=img.strip() if img else None,
             layout="legacy",
+            sold_out=_detail_sold_out(sel),
         )
-    if sel.css(f"{_cls('GoodsDetailInfo_container')}, {_cls('page_product-details-wrapper')}"):
-        name = _text(_first(sel, f"{_cls('GoodsDetailInfo_title-area')} h3")) or _text(
-            _first(sel, f"{_cls('GoodsDetailInfo_title-area')} h1")
+    if sel.css('div[class*="page_product-details-wrapper"], [class*="GoodsDetailInfo_goods-info"]'):
+        # The real 2025 markup (issue 14's table): CSS-module classes, matched by prefix only.
+        name = _text(_first(sel, '[class*="GoodsDetailInfo_title-area"] h3')) or _text(
+            _first(sel, '[class*="GoodsDetailInfo_title-area"] h1')
         )
-        sale = _int(_text(_first(sel, f"{_cls('GoodsDetailInfo_price-sale')} strong")))
-        lst = _int(_text(_first(sel, _cls("GoodsDetailInfo_price-original"))))
-        img = sel.css(f"{_cls('GoodsDetailImage_main-image')} img::attr(src)").get()
+        sale = _int(_text(_first(sel, 'span[class*="GoodsDetailInfo_price__"] > span')))
+        lst = _int(_text(_first(sel, '[class*="GoodsDetailInfo_price-before"]')))
+        img = (
+            sel.css('[class*="GoodsDetailCarousel_visual-container"] img::attr(src)').get()
+            or sel.css('meta[property="og:image"]::attr(content)').get()
+        )
+        count_btn = _first(
+            sel,
+            'div[class*="ReviewArea_review-count"] button[class*="ReviewArea_btn-review"]',
+        )
         return DetailInfo(
-            brand=_text(_first(sel, _cls("GoodsDetailInfo_brand-name"))),
+            brand=_text(_first(sel, 'a[class*="TopUtils_btn-brand"]')),
             name=name,
             price_sale=sale,
             price_list=lst if lst is not None else sale,
             rating=_float(_text(_first(sel, _cls("ReviewArea_rating-star")))),
-            review_count=_int(_text(_first(sel, f"{_cls('ReviewArea_btn-review')} em"))),
+            review_count=_int(_text(count_btn)),
             image_url=img.strip() if img else None,
             layout="2025",
+            sold_out=_detail_sold_out(sel),
         )
     return None
 
@@ -254,27 +338,84 @@ def _dd_text(dd: Selector) -> str:
     return unescape(inner).strip()
 
 
+def _label(text: str | None) -> str:
+    return re.sub(r"\s+", "", text or "")
+
+
+def _is_claim_label(label: str) -> bool:
+    # 기능성 화장품 식품의약품안전처 심사필 여부 (also written 유무): match the stable words only
+    return "기능성" in label and "심사필" in label
+
+
 def parse_notice(html: str) -> Notice:
-    """The ingredient row of a `getGoodsArtcAjax.do` fragment (or a notice table, 2025 layout)."""
+    """The ingredient row of a `getGoodsArtcAjax.do` fragment (or a notice table, 2025 layout).
+
+    Also the functional-cosmetic row (기능성 화장품 … 심사필 여부) as written, when present.
+    """
     sel = Selector(text=html or "<html></html>")
     dls = sel.css("dl.detail_info_list")
     rows = sel.css("table tr")
     if not dls and not rows:
         return Notice("empty", None)
+    pairs: list[tuple[str, Selector | None]] = []
     for dl in dls:
         for dt in dl.css("dt"):
-            if re.sub(r"\s+", "", _text(dt) or "") == INGREDIENT_LABEL.replace(" ", ""):
-                dd = dt.xpath("following-sibling::dd[1]")
-                text = _dd_text(dd[0]) if dd else ""
-                return Notice("ok" if text else "missing", text or None)
+            dd = dt.xpath("following-sibling::dd[1]")
+            pairs.append((_label(_text(dt)), dd[0] if dd else None))
     for tr in rows:
-        if re.sub(r"\s+", "", _text(_first(tr, "th")) or "") == INGREDIENT_LABEL.replace(" ", ""):
-            td = _first(tr, "td")
-            text = _dd_text(td) if td is not None else ""
-            return Notice("ok" if text else "missing", text or None)
-    if not any(dl.css("dt") for dl in dls) and not rows:
+        pairs.append((_label(_text(_first(tr, "th"))), _first(tr, "td")))
+    if not pairs:
         return Notice("empty", None)
-    return Notice("missing", None)
+    want = _label(INGREDIENT_LABEL)
+    text: str | None = None
+    found = False
+    claim: str | None = None
+    for label, value in pairs:
+        if label == want and not found:
+            found = True
+            text = (_dd_text(value) if value is not None else "") or None
+        elif _is_claim_label(label) and claim is None and value is not None:
+            claim = _dd_text(value) or None
+    if found and text:
+        return Notice("ok", text, claim)
+    return Notice("missing", None, claim)
+
+
+def parse_review_stats(body: str) -> ReviewStats | None:
+    """`data.reviewCount` and `data.ratingDistribution.averageRating` of the review-stats JSON.
+
+    None when the body is not that JSON (an HTML error page, a challenge, a changed API).
+    """
+    import json
+
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        return None
+    data = doc.get("data") if isinstance(doc, dict) else None
+    if not isinstance(data, dict):
+        return None
+
+    def num(v: object) -> float | None:
+        if isinstance(v, bool):
+            return None
+        if isinstance(v, int | float):
+            return float(v)
+        if isinstance(v, str):
+            try:
+                return float(v.replace(",", ""))
+            except ValueError:
+                return None
+        return None
+
+    count = num(data.get("reviewCount"))
+    dist = data.get("ratingDistribution")
+    rating = num(dist.get("averageRating")) if isinstance(dist, dict) else None
+    if count is None:
+        return None
+    return ReviewStats(
+        rating=round(rating, 1) if rating is not None else None, review_count=int(count)
+    )
 
 
 _KEEP_PARAMS = ("goodsNo",)

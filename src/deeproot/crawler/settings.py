@@ -13,8 +13,11 @@ from deeproot.crawler.config import CategoryConfig, SiteConfig, load_site_config
 from deeproot.errors import InputError
 
 ROWS_OPTIONS = (24, 36, 48)
+BROWSER_MODES = ("auto", "always", "never")
 LIVE_DELAY = 2.5
+MAX_RESPONSE_BYTES = 8 * 1024 * 1024  # after decompression too; real pages are under 1 MB
 DEFAULT_CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_HINT = "install it with `apt-get install chromium` or set DEEPROOT_CHROMIUM to its path"
 CHROMIUM_ARGS = (
     "--no-sandbox",
     "--disable-gpu",
@@ -38,7 +41,12 @@ class CrawlSettings:
     delay: float = LIVE_DELAY
     jitter: float = 0.5  # spacing is uniform in [delay, delay * (1 + jitter)]
     autothrottle: bool = True
-    browser: bool = False
+    browser: bool = False  # this run renders pages in Chromium (set by "always" or an auto switch)
+    browser_mode: str = "auto"  # auto: plain HTTP, Chromium once a page needs it
+    details: bool = False  # fetch every detail page (else only when a field is missing)
+    recheck_days: float | None = None  # incremental: re-read notices older than this
+    max_lost: float = 0.05  # quality gate: largest share of a category's listed products lost
+    max_response_bytes: int = MAX_RESPONSE_BYTES
     resume: bool = False
     incremental: bool = False
     obey_robots: bool = True
@@ -50,6 +58,10 @@ class CrawlSettings:
     contact: str | None = None
     chromium: str = DEFAULT_CHROMIUM
     log_level: str = "WARNING"
+
+    @property
+    def chromium_ok(self) -> bool:
+        return Path(self.chromium).exists()
 
     @property
     def user_agent(self) -> str:
@@ -110,7 +122,11 @@ def make_settings(
     rows_per_page: int = 48,
     delay: float | None = None,
     autothrottle: bool | None = None,
-    browser: bool = False,
+    browser: bool | str = "auto",
+    details: bool = False,
+    recheck_days: float | None = None,
+    max_lost: float = 0.05,
+    max_response_bytes: int = MAX_RESPONSE_BYTES,
     resume: bool = False,
     incremental: bool = False,
     ignore_robots: bool = False,
@@ -121,7 +137,11 @@ def make_settings(
     contact: str | None = None,
     log_level: str = "WARNING",
 ) -> CrawlSettings:
-    """Validate user options into CrawlSettings; raises InputError before anything is written."""
+    """Validate user options into CrawlSettings; raises InputError before anything is written.
+
+    `browser`: "auto" (default: plain HTTP, Chromium when a page needs it), "always", "never";
+    True/False are read as "always"/"never".
+    """
     site: SiteConfig = load_site_config(config)
     cats = select_categories(site, categories)
     base = _check_base_url(base_url) if base_url else site.site_url
@@ -137,13 +157,23 @@ def make_settings(
         raise InputError("--timeout must be positive; retries and backoff 0 or more")
     if not 0 <= max_missing_ingredients <= 1:
         raise InputError("max_missing_ingredients is a share between 0 and 1")
+    if not 0 <= max_lost <= 1:
+        raise InputError("max_lost is a share between 0 and 1")
+    if recheck_days is not None and not recheck_days > 0:
+        raise InputError("--recheck-days must be more than 0 days")
+    if max_response_bytes < 1024:
+        raise InputError("max_response_bytes must be at least 1024")
+    mode = (
+        {True: "always", False: "never"}.get(browser, browser)
+        if isinstance(browser, bool)
+        else str(browser)
+    )
+    if mode not in BROWSER_MODES:
+        raise InputError(f"--browser {browser!r}: use one of {', '.join(BROWSER_MODES)}")
     d = LIVE_DELAY if delay is None else float(delay)
     chromium = os.environ.get("DEEPROOT_CHROMIUM", DEFAULT_CHROMIUM)
-    if browser and not Path(chromium).exists():
-        raise InputError(
-            f"--browser needs Chromium at {chromium}; install it (apt-get install chromium) "
-            "or set DEEPROOT_CHROMIUM"
-        )
+    if mode == "always" and not Path(chromium).exists():
+        raise InputError(f"--browser always needs Chromium at {chromium}; {CHROMIUM_HINT}")
     return CrawlSettings(
         out=_check_out(Path(out)),
         categories=cats,
@@ -153,7 +183,12 @@ def make_settings(
         rows_per_page=rows_per_page,
         delay=d,
         autothrottle=(d > 0) if autothrottle is None else autothrottle,
-        browser=browser,
+        browser=mode == "always",
+        browser_mode=mode,
+        details=details,
+        recheck_days=recheck_days,
+        max_lost=max_lost,
+        max_response_bytes=int(max_response_bytes),
         resume=resume,
         incremental=incremental,
         obey_robots=not ignore_robots,
@@ -173,8 +208,11 @@ def scrapy_settings(s: CrawlSettings) -> dict[str, Any]:
     d: dict[str, Any] = {
         "BOT_NAME": "deeproot",
         "USER_AGENT": s.user_agent,
-        "ROBOTSTXT_OBEY": s.obey_robots,
-        "ROBOTSTXT_USER_AGENT": "deeproot",
+        # robots.txt: fetched once by the parent and checked per request by our middleware, so the
+        # crawl and `crawl --check` decide alike (and a 5xx or a timeout means "disallow all")
+        "ROBOTSTXT_OBEY": False,
+        "DOWNLOAD_MAXSIZE": s.max_response_bytes,  # decompressed size is capped too
+        "DOWNLOAD_WARNSIZE": s.max_response_bytes // 4,
         "CONCURRENT_REQUESTS": 1,
         "CONCURRENT_REQUESTS_PER_DOMAIN": 1,
         # Jittered spacing that never drops below `delay`: Scrapy draws delay' * (1 ± j), so centre
@@ -190,7 +228,8 @@ def scrapy_settings(s: CrawlSettings) -> dict[str, Any]:
         "RETRY_ENABLED": False,  # PolitenessMiddleware retries with backoff and Retry-After
         "COOKIES_ENABLED": True,
         "TELNETCONSOLE_ENABLED": False,
-        "LOG_LEVEL": s.log_level,
+        # Scrapy's own log only at DEBUG (-vv); -v shows our periodic stats instead
+        "LOG_LEVEL": "DEBUG" if s.log_level == "DEBUG" else "WARNING",
         "DEFAULT_REQUEST_HEADERS": {
             "Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
             "Accept-Language": "ko-KR,ko;q=0.9,en;q=0.5",

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -46,11 +47,36 @@ PRODUCT_SCHEMA = pa.schema(
         pa.field("carried_from", pa.string()),
         pa.field("source_layout", pa.string(), nullable=False),
         pa.field("listing_hash", pa.string(), nullable=False),
+        # additions (2026-12, issue 14/13): nullable, so products/1 readers keep working and
+        # older partitions read as NULL
+        pa.field("sold_out", pa.bool_()),
+        pa.field("functional_claim", pa.string()),
+        pa.field("review_source", pa.string()),
+        pa.field("ingredients_at", pa.timestamp("us", tz="UTC")),
     ],
     metadata={"deeproot.schema": "products/1"},
 )
 COLUMNS = tuple(PRODUCT_SCHEMA.names)
 SUCCESS_MARKER = "_SUCCESS"
+
+
+CRAWL_ID_RE = re.compile(r"\d{8}T\d{6}Z-[0-9a-f]{4}")
+
+
+def valid_crawl_id(crawl_id: object) -> bool:
+    """True for ids `new_crawl_id` makes (`20261126T140512Z-3f9a`): never a path."""
+    return isinstance(crawl_id, str) and CRAWL_ID_RE.fullmatch(crawl_id) is not None
+
+
+def _checked(crawl_id: str) -> str:
+    if not valid_crawl_id(crawl_id):
+        from deeproot.errors import DataError
+
+        raise DataError(
+            f"invalid crawl id {str(crawl_id)[:80]!r} (expected like 20261126T140512Z-3f9a); "
+            "the manifest was edited or damaged"
+        )
+    return crawl_id
 
 
 def products_dir(out: Path) -> Path:
@@ -62,15 +88,15 @@ def crawls_dir(out: Path) -> Path:
 
 
 def partition_dir(out: Path, crawl_id: str) -> Path:
-    return products_dir(out) / f"crawl_id={crawl_id}"
+    return products_dir(out) / f"crawl_id={_checked(crawl_id)}"
 
 
 def manifest_path(out: Path, crawl_id: str) -> Path:
-    return crawls_dir(out) / f"{crawl_id}.json"
+    return crawls_dir(out) / f"{_checked(crawl_id)}.json"
 
 
 def checkpoint_path(out: Path, crawl_id: str) -> Path:
-    return crawls_dir(out) / f"{crawl_id}.records.jsonl"
+    return crawls_dir(out) / f"{_checked(crawl_id)}.records.jsonl"
 
 
 def new_crawl_id(now: datetime | None = None) -> str:
@@ -93,12 +119,38 @@ def read_manifest(path: Path) -> dict[str, Any] | None:
 
 
 def manifests(out: Path) -> list[dict[str, Any]]:
-    """Every readable manifest, oldest first (crawl ids sort by start time)."""
+    """Every readable manifest with a valid id matching its file name, oldest first.
+
+    A manifest whose `crawl_id` is not an id we make (e.g. `../../x`) is ignored: ids become
+    paths, and a crafted one must never point outside the store.
+    """
     d = crawls_dir(out)
     if not d.is_dir():
         return []
-    found = [read_manifest(p) for p in sorted(d.glob("*.json"))]
-    return [m for m in found if m and "crawl_id" in m]
+    found: list[dict[str, Any]] = []
+    for p in sorted(d.glob("*.json")):
+        m = read_manifest(p)
+        if not m or not isinstance(m, dict):
+            continue
+        cid = m.get("crawl_id")
+        if not valid_crawl_id(cid) or p.name != f"{cid}.json":
+            continue
+        found.append(m)
+    return found
+
+
+def invalid_manifests(out: Path) -> list[Path]:
+    """Manifest files whose crawl id is not valid (reported, never used)."""
+    d = crawls_dir(out)
+    if not d.is_dir():
+        return []
+    bad = []
+    for p in sorted(d.glob("*.json")):
+        m = read_manifest(p)
+        cid = m.get("crawl_id") if isinstance(m, dict) else None
+        if not valid_crawl_id(cid) or p.name != f"{cid}.json":
+            bad.append(p)
+    return bad
 
 
 def is_complete(out: Path, crawl_id: str) -> bool:
@@ -157,10 +209,15 @@ def read_checkpoint(path: Path) -> list[dict[str, Any]]:
 
 
 def read_partition(out: Path, crawl_id: str) -> list[dict[str, Any]]:
+    """A partition's records; columns an older crawl lacks read as None."""
     import pyarrow.parquet as pq
 
-    table = pq.read_table(partition_dir(out, crawl_id) / "part-0.parquet", schema=PRODUCT_SCHEMA)
-    return table.to_pylist()
+    table = pq.read_table(partition_dir(out, crawl_id) / "part-0.parquet")
+    rows = table.to_pylist()
+    for r in rows:
+        for c in COLUMNS:
+            r.setdefault(c, None)
+    return rows
 
 
 def _ts(v: Any) -> datetime:
@@ -174,6 +231,8 @@ def to_table(records: Iterable[dict[str, Any]]) -> pa.Table:
     for r in records:
         row = {c: r.get(c) for c in COLUMNS}
         row["crawled_at"] = _ts(row["crawled_at"])
+        if row["ingredients_at"] is not None:
+            row["ingredients_at"] = _ts(row["ingredients_at"])
         rows.append(row)
     return pa.Table.from_pylist(rows, schema=PRODUCT_SCHEMA)
 
@@ -183,6 +242,7 @@ def publish(out: Path, crawl_id: str, records: list[dict[str, Any]]) -> Path:
     import pyarrow.parquet as pq
 
     final = partition_dir(out, crawl_id)
+    _checked(crawl_id)
     if final.exists():
         raise FileExistsError(f"partition {final} already exists")
     tmp = crawls_dir(out) / f".{crawl_id}.partition.tmp"
@@ -194,3 +254,16 @@ def publish(out: Path, crawl_id: str, records: list[dict[str, Any]]) -> Path:
     final.parent.mkdir(parents=True, exist_ok=True)
     os.replace(tmp, final)  # the one step that makes the crawl visible
     return final / "part-0.parquet"
+
+
+def remove_crawl(out: Path, crawl_id: str) -> None:
+    """Remove a crawl: its partition disappears first (one rename), then manifest and checkpoint."""
+    part = partition_dir(out, crawl_id)
+    if part.exists():
+        trash = crawls_dir(out) / f".{crawl_id}.removing"
+        if trash.exists():
+            shutil.rmtree(trash)
+        os.replace(part, trash)
+        shutil.rmtree(trash)
+    manifest_path(out, crawl_id).unlink(missing_ok=True)
+    checkpoint_path(out, crawl_id).unlink(missing_ok=True)

@@ -1,9 +1,10 @@
 """An offline imitation of Olive Young's hair-care pages, for tests, benchmarks and demos.
 
-`build_site(products, out_dir)` writes static listing pages (24/36/48 rows), legacy and 2025-style
-detail pages and notice fragments in the real markup; `serve(out_dir, faults)` serves them from
-127.0.0.1 with optional faults (429, 503, timeouts, empty notices, a challenge page, malformed
-HTML, deleted products, JavaScript-only listings).
+`build_site(products, out_dir, layout="2025"|"legacy")` writes static listing pages (24/36/48
+rows), detail pages in the real 2025 layout (default) or the legacy layout, notice fragments and
+review-stats JSON; `serve(out_dir, faults)` serves them from 127.0.0.1 with optional faults (429,
+503, timeouts, empty notices, challenge and block pages, malformed HTML, deleted products,
+offsite redirects, gzip bombs, JavaScript-only listings, robots.txt errors).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from deeproot.crawler.testsite.render import (
     detail_legacy,
     listing_page,
     notice_fragment,
+    review_stats_json,
 )
 from deeproot.crawler.testsite.server import RunningSite, serve
 from deeproot.taxonomy import category
@@ -44,6 +46,7 @@ __all__ = [
 ]
 
 ROWS_OPTIONS = (24, 36, 48)
+LAYOUTS = ("2025", "legacy")
 
 
 def layout_of(goods_no: str, layout_mix: float) -> str:
@@ -56,7 +59,8 @@ def build_site(
     products: Iterable[SiteProduct],
     out_dir: str | Path,
     *,
-    layout_mix: float = 0.3,
+    layout: str = "2025",
+    layout_mix: float | None = None,
     hash_seed: str = "2025",
     codes: Mapping[str, str] | None = None,
 ) -> Path:
@@ -66,10 +70,13 @@ def build_site(
         products: one SiteProduct per (product, category) listing entry; a goodsNo listed in two
             categories gets one detail page, from its first entry.
         out_dir: folder to write (created; files are overwritten).
-        layout_mix: share of detail pages in the 2025 layout with hashed CSS-module classes.
+        layout: detail page layout, "2025" (the real current markup) or "legacy".
+        layout_mix: when given, a mix instead: this share of pages in the 2025 layout.
         hash_seed: seed of those class hashes (crawlers must not depend on it).
         codes: category key -> dispCatNo; default the taxonomy's codes.
     """
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout {layout!r}: use one of {', '.join(LAYOUTS)}")
     products = list(products)
     out = Path(out_dir)
     groups = by_category(products)
@@ -90,13 +97,15 @@ def build_site(
             )
     (out / "detail").mkdir(parents=True, exist_ok=True)
     (out / "notice").mkdir(parents=True, exist_ok=True)
+    (out / "stats").mkdir(parents=True, exist_ok=True)
     for p in first_by_goods(products):
-        layout = layout_of(p.goods_no, layout_mix)
-        layouts[p.goods_no] = layout
+        kind = layout if layout_mix is None else layout_of(p.goods_no, layout_mix)
+        layouts[p.goods_no] = kind
         code = code_of[p.category]
-        html = detail_2025(p, code, hash_seed) if layout == "2025" else detail_legacy(p, code)
+        html = detail_2025(p, code, hash_seed) if kind == "2025" else detail_legacy(p, code)
         (out / "detail" / f"{p.goods_no}.html").write_text(html, encoding="utf-8")
         (out / "notice" / f"{p.goods_no}.html").write_text(notice_fragment(p), encoding="utf-8")
+        (out / "stats" / f"{p.goods_no}.json").write_text(review_stats_json(p), encoding="utf-8")
     meta = {
         "codes": {code: cat for cat, code in code_of.items()},
         "rows": list(ROWS_OPTIONS),

@@ -21,7 +21,9 @@ class SiteProduct:
 
     `ingredients_text` None means the notice has no ingredient row (non-cosmetics). `dd_variant`
     says how the notice renders the text: "plain" (as is), "br" (", " and newlines become
-    `<br>`), "options" (two numbered options separated by `<br><br>`).
+    `<br>`), "options" (two numbered options separated by `<br><br>`). `sold_out` marks the card
+    (and the detail page) sold out; `functional_claim` is the notice's 기능성 화장품 심사필 row
+    (None: the notice has no such row).
     """
 
     goods_no: str
@@ -35,16 +37,20 @@ class SiteProduct:
     image_url: str
     ingredients_text: str | None
     dd_variant: str = "plain"
+    sold_out: bool = False
+    functional_claim: str | None = None
 
 
 @dataclass(frozen=True)
 class Fault:
     """A misbehaviour of the site for requests that match `path` (substring) and `goods_no`/`page`.
 
-    Kinds: "429" (with Retry-After), "503", "timeout" (answer after `seconds`), "empty" (200 with an
-    empty body), "challenge" (403 Cloudflare interstitial), "malformed" (closing tags dropped),
-    "deleted" (the product-not-found page). `times` None: every matching request; otherwise the
-    first `times` matching requests only.
+    Kinds: "429" (with Retry-After), "503", "404", "timeout" (answer after `seconds`), "empty" (200
+    with an empty body), "challenge" (403 Cloudflare interstitial), "challenge_late" (the same page
+    with its markers after 40 KB of script, status 200, no header), "akamai" (403 "Access Denied"),
+    "malformed" (closing tags dropped), "deleted" (the product-not-found page), "offsite" (a 302 to
+    another host), "bomb" (1 MB of gzip that inflates to 1 GiB). `times` None: every matching
+    request; otherwise the first `times` matching requests only.
     """
 
     kind: str
@@ -62,7 +68,12 @@ class Faults:
 
     rules: tuple[Fault, ...] = ()
     robots_txt: str | None = None  # None: allow everything
+    robots_status: int = 200  # e.g. 500: robots.txt answers a server error
+    robots_delay: float = 0.0  # seconds before robots.txt answers (a timeout)
     challenge_after: int | None = None  # every request after the first N gets the challenge
+    blocked_after: int | None = None  # every request after the first N gets a bare 403
+    # plain HTTP clients (no `Sec-Fetch-Mode` header, which browsers send) get the challenge
+    challenge_non_browser: bool = False
     js_listing: bool = False  # listing cards rendered by JavaScript only
     latency: float = 0.0  # seconds added to every answer
 
@@ -85,6 +96,25 @@ def dd_variant_for(goods_no: str) -> str:
     """Deterministic notice variant: 70% plain, 15% `<br>` lines, 15% numbered options."""
     r = _h(goods_no, "dd") % 20
     return "plain" if r < 14 else "br" if r < 17 else "options"
+
+
+def sold_out_for(goods_no: str) -> bool:
+    """Deterministic sold-out state for the CSV-made site: about 1 goodsNo in 13."""
+    return _h(goods_no, "soldout") % 13 == 0
+
+
+# MFDS functional-cosmetic ingredients for hair-loss relief
+# (덱스판테놀, 비오틴, 엘-멘톨, 징크피리치온); the imitation claims the function for
+# products that list one of them.
+_HAIR_LOSS_ACTIVES = ("덱스판테놀", "비오틴", "엘-멘톨", "징크피리치온")
+HAIR_LOSS_CLAIM = "탈모 증상의 완화에 도움을 주는 기능성 화장품"
+
+
+def functional_claim_for(goods_no: str, text: str | None) -> str | None:
+    """The notice's functional-cosmetic row: a 탈모 claim, "해당사항 없음", or no row (None)."""
+    if text and any(a in text for a in _HAIR_LOSS_ACTIVES):
+        return HAIR_LOSS_CLAIM
+    return "해당사항 없음" if _h(goods_no, "claim") % 2 else None
 
 
 def _cat_from_link(link: str) -> tuple[str, str]:
@@ -123,6 +153,8 @@ def load_deeproot_csvs(csv_dir: str | Path) -> list[SiteProduct]:
                         image_url=row["img_link"],
                         ingredients_text=text if text.strip() else None,
                         dd_variant=dd_variant_for(goods_no),
+                        sold_out=sold_out_for(goods_no),
+                        functional_claim=functional_claim_for(goods_no, text),
                     )
                 )
     return out

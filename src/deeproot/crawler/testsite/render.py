@@ -13,12 +13,38 @@ from deeproot.crawler.testsite.model import SiteProduct
 from deeproot.taxonomy import category
 
 INGREDIENT_LABEL = "화장품법에 따라 기재해야 하는 모든 성분"
+CLAIM_LABEL = "기능성 화장품 식품의약품안전처 심사필 여부"
 CARDS_START, CARDS_END = "<!--cards-->", "<!--/cards-->"
 
 NOT_FOUND_HTML = """<!DOCTYPE html><html lang="ko"><head><meta charset="utf-8">
 <title>올리브영</title></head><body><div id="Contents"><div class="error-page noProduct">
 <p class="tit">상품을 찾을 수 없습니다</p><p>판매가 종료되었거나 삭제된 상품입니다.</p>
 </div></div></body></html>"""
+
+AKAMAI_HTML = """<HTML><HEAD>
+<TITLE>Access Denied</TITLE>
+</HEAD><BODY>
+<H1>Access Denied</H1>
+
+You don't have permission to access "http&#58;&#47;&#47;www&#46;oliveyoung&#46;co&#46;kr&#47;store&#47;" on this server.<P>
+Reference&#32;&#35;18&#46;2d4e1402&#46;1764000000&#46;1a2b3c4d
+<P>https&#58;&#47;&#47;errors&#46;edgesuite&#46;net&#47;18&#46;2d4e1402&#46;1764000000&#46;1a2b3c4d</P>
+</BODY>
+</HTML>"""
+
+# A challenge page whose only markers come after 40 KB of inline script, under an ordinary title
+# (the shape of the real page the issue describes; the script body here is filler).
+CHALLENGE_LATE_HTML = (
+    '<!DOCTYPE html><html lang="en-US"><head><title>www.oliveyoung.co.kr</title>'
+    "<script>window.__cf$cv$params={r:'8f1c2a'};"
+    + "var _pad='"
+    + "x" * 41000
+    + "';"
+    + '</script></head><body><div class="main-wrapper" role="main">'
+    "<script>(function(){window._cf_chl_opt={cvId: '3',cZone: 'www.oliveyoung.co.kr'};})();"
+    '</script><noscript><span id="challenge-error-text">Enable JavaScript and cookies to '
+    "continue</span></noscript></div></body></html>"
+)
 
 CHALLENGE_HTML = """<!DOCTYPE html><html lang="ko-KR"><head><title>잠시만 기다려 주세요...</title>
 <meta http-equiv="refresh" content="390"></head><body><div class="main-wrapper" role="main">
@@ -63,9 +89,10 @@ def _card(p: SiteProduct, code: str, rank: int) -> str:
         if p.price_list != p.price_sale
         else ""
     )
-    width = f"{round(p.rating * 20, 1):g}"
+    # some 2025-26 cards carry an empty star width ("width:%", research notes §2.1)
+    width = "" if rank % 17 == 8 else f"{round(p.rating * 20, 1):g}"
     best = '<span class="thumb_flag best">베스트</span>' if rank <= 3 else ""
-    soldout = '<span class="status_flag soldout">일시품절</span>' if rank % 13 == 0 else ""
+    soldout = '<span class="status_flag soldout">일시품절</span>' if p.sold_out else ""
     return f"""<li class="{"flag" if rank % 4 == 1 else ""}" criteo-goods="{p.goods_no}001" data-index="{rank - 1}">
 <div class="{info_cls}">
 <a class="prd_thumb goodsList" name="Cat{code}_Small" href="{_e(href)}"{ref} data-ref-dispcatno="{code}" data-ref-itemno="001">
@@ -188,6 +215,7 @@ def detail_legacy(p: SiteProduct, code: str) -> str:
 <p class="prd_name">{_e(p.name)}</p>
 <div class="price">{price1}<span class="price-2"><strong>{_won(p.price_sale)}</strong><span>원</span></span></div>
 <p class="prd_flag" id="icon_area"><span class="icon_flag sale">세일</span></p>
+{'<button class="btnSoldout" disabled>일시품절</button>' if p.sold_out else '<button class="btnBuy">바로구매 하기</button>'}
 </div></div>
 </div>
 <ul class="prd_detail_tab" id="tabList"><li class="on" id="productInfo"><a class="goods_detailinfo">상품설명</a></li>
@@ -202,33 +230,59 @@ def detail_legacy(p: SiteProduct, code: str) -> str:
 
 
 def detail_2025(p: SiteProduct, code: str, seed: str = "2025") -> str:
-    """A detail page in the 2025+ layout: CSS-module classes with hashed suffixes, no `eg:` meta."""
+    """A detail page in the real 2025 layout (issue 14's table): CSS-module classes with hashed
+    suffixes, brand in the top utilities, sale price in `GoodsDetailInfo_price__ > span`, list
+    price in `GoodsDetailInfo_price-before`, review count as `리뷰 <span>N</span>건`, image in the
+    carousel and `og:image`. Wrapper elements not named in the table are neutral scaffolding; the
+    sold-out purchase button is our invention (the real marker is undocumented)."""
 
     def c(name: str) -> str:
         return class_hash(name, seed)
 
-    original = (
-        f'<span class="{c("GoodsDetailInfo_price-original")}">{_won(p.price_list)}<span>원</span></span>'
+    before = (
+        f'<span class="{c("GoodsDetailInfo_price-before")}">{_won(p.price_list)}원</span>'
         if p.price_list != p.price_sale
         else ""
     )
+    buy = (
+        f'<button class="{c("GoodsDetailBuy_btn-soldout")}" disabled>일시품절</button>'
+        if p.sold_out
+        else f'<button class="{c("GoodsDetailBuy_btn-buy")}">바로구매</button>'
+    )
     return f"""<!DOCTYPE html><html lang="ko"><head><meta charset="utf-8">
-<title>{_e(p.name)} | 올리브영</title></head><body>
-<div id="__next"><main class="{c("page_product-details-wrapper")}">
-<div class="{c("GoodsDetailImage_main-image")}"><img src="{_e(p.image_url)}" alt="{_e(p.name)}"></div>
-<div class="{c("GoodsDetailInfo_container")}">
-<div class="{c("GoodsDetailInfo_brand-area")}"><a class="{c("GoodsDetailInfo_brand-name")}" href="javascript:;">{_e(p.brand)}</a></div>
+<title>{_e(p.name)} | 올리브영</title>
+<meta property="og:image" content="{_e(p.image_url)}"></head><body>
+<div id="__next"><div class="{c("page_product-details-wrapper")}">
+<div class="{c("TopUtils_top-utils")}"><a class="{c("TopUtils_btn-brand")}" href="javascript:;">{_e(p.brand)}</a></div>
+<div class="{c("GoodsDetailCarousel_visual-container")}"><img src="{_e(p.image_url)}" alt="{_e(p.name)}"></div>
+<div class="{c("GoodsDetailInfo_goods-info")}">
 <div class="{c("GoodsDetailInfo_title-area")}"><h3>{_e(p.name)}</h3></div>
-<div class="{c("GoodsDetailInfo_price-area")}">{original}
-<span class="{c("GoodsDetailInfo_price-sale")}"><strong>{_won(p.price_sale)}</strong><span>원</span></span></div>
+<div class="{c("GoodsDetailInfo_price-area")}">{before}
+<span class="{c("GoodsDetailInfo_price")}"><span>{_won(p.price_sale)}</span>원</span></div>
+{buy}
 </div>
-<div class="{c("ReviewArea_summary")}"><span class="{c("ReviewArea_rating-star")}">{p.rating:.1f}</span>
-<button class="{c("ReviewArea_btn-review")}">리뷰 <em>{p.review_count:,}</em>건</button></div>
+<div class="{c("ReviewArea_review-area")}"><span class="{c("ReviewArea_rating-star")}">{p.rating:.1f}</span>
+<div class="{c("ReviewArea_review-count")}"><button class="{c("ReviewArea_btn-review")}">리뷰 <span>{p.review_count:,}</span>건</button></div></div>
 <section id="tab-panels"><ul><li><button>상품설명</button></li><li><button>구매정보</button></li></ul>
 {_STATIC_DL}</section>
-</main></div>
+</div></div>
 <script id="__NEXT_DATA__" type="application/json">{{"props":{{"pageProps":{{"goodsNumber":"{p.goods_no}"}}}}}}</script>
 </body></html>"""
+
+
+def review_stats_json(p: SiteProduct) -> str:
+    """The mobile review-stats JSON (`/review/api/v2/reviews/{goodsNo}/stats`): only the two
+    fields the issue reports (`data.reviewCount`, `data.ratingDistribution.averageRating`)."""
+    import json
+
+    return json.dumps(
+        {
+            "data": {
+                "reviewCount": p.review_count,
+                "ratingDistribution": {"averageRating": p.rating},
+            }
+        }
+    )
 
 
 def _dd(p: SiteProduct) -> str:
@@ -256,6 +310,11 @@ def notice_fragment(p: SiteProduct) -> str:
     if p.ingredients_text is not None:
         dls.append(
             f'<dl class="detail_info_list"><dt>{INGREDIENT_LABEL}</dt><dd>{_dd(p)}</dd></dl>'
+        )
+    if p.functional_claim is not None:
+        dls.append(
+            f'<dl class="detail_info_list"><dt>{CLAIM_LABEL}</dt>'
+            f"<dd>{_e(p.functional_claim)}</dd></dl>"
         )
     dls.append(
         '<dl class="detail_info_list"><dt>사용할 때의 주의사항</dt><dd>눈에 들어가지 않도록 주의</dd></dl>'

@@ -14,9 +14,29 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
-from deeproot.crawler.config import DETAIL_PATH, LISTING_PATH, NOTICE_PATH
+from deeproot.crawler.config import DETAIL_PATH, LISTING_PATH, NOTICE_PATH, STATS_PREFIX
 from deeproot.crawler.testsite.model import Fault, Faults
-from deeproot.crawler.testsite.render import CARDS_END, CARDS_START, CHALLENGE_HTML, NOT_FOUND_HTML
+from deeproot.crawler.testsite.render import (
+    AKAMAI_HTML,
+    CARDS_END,
+    CARDS_START,
+    CHALLENGE_HTML,
+    CHALLENGE_LATE_HTML,
+    NOT_FOUND_HTML,
+)
+
+_BOMB: bytes | None = None
+
+
+def gzip_bomb() -> bytes:
+    """About 1 MB of gzip that inflates to 1 GiB of zeros (1,024 members of 1 MiB each)."""
+    global _BOMB
+    if _BOMB is None:
+        import gzip
+
+        _BOMB = gzip.compress(bytes(1 << 20), compresslevel=9, mtime=0) * 1024
+    return _BOMB
+
 
 _NO_CATEGORY_HTML = """<!DOCTYPE html><html lang="ko"><head><meta charset="utf-8">
 <title>올리브영</title></head><body><div id="Contents"><div class="error-page">
@@ -42,12 +62,17 @@ class RunningSite:
         )
 
 
+_STATS_RE = re.compile(re.escape(STATS_PREFIX) + r"([A-Z]\d{12})/stats$")
+
+
 def _kind(path: str) -> str:
     if path == "/robots.txt":
         return "robots"
     for kind, p in (("listing", LISTING_PATH), ("detail", DETAIL_PATH), ("notice", NOTICE_PATH)):
         if path.endswith(p):
             return kind
+    if _STATS_RE.search(path):
+        return "stats"
     return "other"
 
 
@@ -121,11 +146,11 @@ class _Handler(BaseHTTPRequestHandler):
     def _send(
         self,
         status: int,
-        body: str,
+        body: str | bytes,
         ctype: str = "text/html; charset=UTF-8",
         headers: dict[str, str] | None = None,
     ) -> None:
-        data = body.encode("utf-8")
+        data = body.encode("utf-8") if isinstance(body, str) else body
         try:
             self.send_response(status)
             self.send_header("Content-Type", ctype)
@@ -144,6 +169,9 @@ class _Handler(BaseHTTPRequestHandler):
         params = {k: v[0] for k, v in parse_qs(url.query).items()} | form
         kind = _kind(url.path)
         goods = params.get("goodsNo")
+        if kind == "stats":
+            m = _STATS_RE.search(url.path)
+            goods = m.group(1) if m else None
         page = int(params["pageIdx"]) if params.get("pageIdx", "").isdigit() else 1
         entry = {
             "method": self.command,
@@ -164,17 +192,29 @@ class _Handler(BaseHTTPRequestHandler):
         if st.faults.latency:
             time.sleep(st.faults.latency)
         ctype = "text/plain; charset=UTF-8" if kind == "robots" else "text/html; charset=UTF-8"
+        if kind == "stats" and status == 200 and not entry["fault"]:
+            ctype = "application/json;charset=UTF-8"
         self._send(status, body, ctype, headers)
 
     def _answer(
         self, kind: str, path: str, params: dict, goods: str | None, page: int, n: int, entry: dict
-    ) -> tuple[int, str, dict[str, str]]:
+    ) -> tuple[int, str | bytes, dict[str, str]]:
         st = self.state
+        if kind == "robots":
+            if st.faults.robots_delay:
+                time.sleep(st.faults.robots_delay)
+            if st.faults.robots_status != 200:
+                return st.faults.robots_status, "Server Error", {}
+            return 200, st.faults.robots_txt or "User-agent: *\nAllow: /\n", {}
         if st.faults.challenge_after is not None and n > st.faults.challenge_after:
             entry["fault"] = "challenge"
             return 403, CHALLENGE_HTML, {"cf-mitigated": "challenge"}
-        if kind == "robots":
-            return 200, st.faults.robots_txt or "User-agent: *\nAllow: /\n", {}
+        if st.faults.blocked_after is not None and n > st.faults.blocked_after:
+            entry["fault"] = "blocked"
+            return 403, "<html><body>Forbidden</body></html>", {}
+        if st.faults.challenge_non_browser and not self.headers.get("Sec-Fetch-Mode"):
+            entry["fault"] = "challenge"
+            return 403, CHALLENGE_HTML, {"cf-mitigated": "challenge"}
         fault = st.fault_for(kind, path, goods, page)
         if fault is not None:
             entry["fault"] = fault.kind
@@ -183,6 +223,16 @@ class _Handler(BaseHTTPRequestHandler):
                 return 429, "Too Many Requests", after
             if fault.kind == "503":
                 return 503, "Service Unavailable", after
+            if fault.kind == "404":
+                return 404, "<html><body>Not Found</body></html>", {}
+            if fault.kind == "challenge_late":
+                return 403, CHALLENGE_LATE_HTML, {}
+            if fault.kind == "akamai":
+                return 403, AKAMAI_HTML, {}
+            if fault.kind == "offsite":
+                return 302, "", {"Location": f"http://offsite.invalid{path}"}
+            if fault.kind == "bomb":
+                return 200, gzip_bomb(), {"Content-Encoding": "gzip"}
             if fault.kind == "empty":
                 return 200, "", {}
             if fault.kind == "challenge":
@@ -215,14 +265,21 @@ class _Handler(BaseHTTPRequestHandler):
             if f.exists():
                 return 200, f.read_text(encoding="utf-8")
             return (200, NOT_FOUND_HTML) if kind == "detail" else (200, "")
+        if kind == "stats" and goods:
+            f = st.root / "stats" / f"{goods}.json"
+            if f.exists():
+                return 200, f.read_text(encoding="utf-8")
+            return 404, '{"status":"FAIL","data":null}'
         return 404, "<html><body>Not Found</body></html>"
 
 
 @contextmanager
-def serve(site_dir: str | Path, faults: Faults | None = None) -> Iterator[RunningSite]:
-    """Serve `site_dir` (from `build_site`) on 127.0.0.1 at an ephemeral port while in the block."""
+def serve(
+    site_dir: str | Path, faults: Faults | None = None, *, port: int = 0
+) -> Iterator[RunningSite]:
+    """Serve `site_dir` (from `build_site`) on 127.0.0.1 while in the block (port 0: any free)."""
     handler: type[_Handler] = type("Handler", (_Handler,), {})  # per-server class attribute
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server = ThreadingHTTPServer(("127.0.0.1", port), handler)
     server.daemon_threads = True
     site = RunningSite(base_url=f"http://127.0.0.1:{server.server_address[1]}")
     handler.state = _State(Path(site_dir), faults or Faults(), site)
