@@ -142,6 +142,34 @@ def _sort_key(kind: str, e: dict[str, Any]) -> tuple:
     return (e["goods_no"],)
 
 
+def _rank_section(items: list[dict[str, Any]], limit: int, visible: int = 3) -> list[str]:
+    """One line per scalp type x category whose first `visible` picks changed."""
+    types = {t.key: i for i, t in enumerate(taxonomy.SCALP_TYPES)}
+    cats = {c.key: i for i, c in enumerate(taxonomy.CATEGORIES)}
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for e in items:
+        if min(e["before"] or 999, e["after"] or 999) <= visible:
+            groups.setdefault((e["type"], e["category"]), []).append(e)
+    keys = sorted(groups, key=lambda k: (types.get(k[0], 99), cats.get(k[1], 99), k))
+    lines = ["", f"### {_TITLES['rank']} ({len(items)}; lists whose top {visible} changed)"]
+    for key in keys[:limit]:
+        moves = []
+        for e in sorted(groups[key], key=lambda e: (e["after"] or 999, e["before"] or 999)):
+            who = f"{_t(e['brand'] or '')} ({e['goods_no']})".strip()
+            if e["before"] is None:
+                moves.append(f"{who} in at #{e['after']}")
+            elif e["after"] is None:
+                moves.append(f"{who} out (was #{e['before']})")
+            else:
+                moves.append(f"{who} #{e['before']} → #{e['after']}")
+        lines.append(f"- **{_type_ko(key[0])} × {key[1]}**: " + "; ".join(moves))
+    if len(keys) > limit:
+        lines.append(f"- … and {len(keys) - limit} more lists in the JSON report")
+    if not keys:
+        lines.append(f"- only positions below #{visible} moved; see the JSON report")
+    return lines
+
+
 def render(report: dict[str, Any], *, limit: int = 15) -> str:
     """Markdown for a `deeproot.changes/1` object."""
     after, before = report["after"], report.get("before")
@@ -167,6 +195,9 @@ def render(report: dict[str, Any], *, limit: int = 15) -> str:
     for kind in _ORDER:
         items = report["changes"].get(kind)
         if not items:
+            continue
+        if kind == "rank":
+            lines += _rank_section(items, limit)
             continue
         lines += ["", f"### {_TITLES[kind]} ({len(items)})"]
         shown = sorted(items, key=functools.partial(_sort_key, kind))[:limit]
