@@ -1,4 +1,5 @@
-"""`deeproot train` and `deeproot export`: EfficientNet-B1 classifiers to ONNX bundles."""
+"""`deeproot train`, `deeproot export` and `deeproot evaluate`: EfficientNet-B1 classifiers to
+ONNX bundles, and how good a bundle is."""
 
 from __future__ import annotations
 
@@ -12,11 +13,16 @@ import typer
 def register(app: typer.Typer) -> None:
     app.command("train")(train_cmd)
     app.command("export")(export_cmd)
+    app.command("evaluate")(evaluate_cmd)
 
 
 def train_cmd(
-    index: Path = typer.Option(..., "--index", help="Dataset index from `deeproot dataset index`."),
-    out: Path = typer.Option(..., "--out", "-o", help="Run folder to write."),
+    index: Path | None = typer.Option(
+        None,
+        "--index",
+        help="Dataset index from `deeproot dataset index`, or a folder from `dataset prepare`.",
+    ),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Run folder to write."),
     symptom: str = typer.Option(
         "all", "--symptom", help="all (one multi-head model) or one symptom key."
     ),
@@ -33,8 +39,9 @@ def train_cmd(
         "excess_sebum single-symptom runs), on, off.",
     ),
     epochs: int = typer.Option(10, "--epochs"),
-    batch_size: int = typer.Option(32, "--batch-size"),
+    batch_size: int = typer.Option(32, "--batch-size", help="Images per batch per process."),
     lr: float = typer.Option(1e-3, "--lr", help="AdamW learning rate."),
+    weight_decay: float = typer.Option(1e-4, "--weight-decay", help="AdamW weight decay."),
     loss: str = typer.Option("ce", "--loss", help="ce or focal."),
     focal_gamma: float = typer.Option(2.0, "--focal-gamma"),
     class_weights: bool = typer.Option(
@@ -51,52 +58,163 @@ def train_cmd(
     drop_path: float = typer.Option(
         0.2, "--drop-path", help="Stochastic depth rate of the backbone (B1 default 0.2)."
     ),
-    pretrained: bool = typer.Option(False, "--pretrained", help="Start from ImageNet weights."),
-    weights: Path | None = typer.Option(None, "--weights", help="Start from a weights file."),
+    pretrained: bool = typer.Option(
+        False,
+        "--pretrained",
+        help="Start from torchvision's ImageNet weights, read from the local torch cache "
+        "(never downloaded).",
+    ),
+    weights: Path | None = typer.Option(None, "--weights", help="Start from a state dict file."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
-    workers: int = typer.Option(0, "--workers", help="DataLoader worker processes."),
+    precision: str = typer.Option(
+        "auto",
+        "--precision",
+        help="auto (bf16 autocast + channels-last on CUDA, fp32 on CPU), bf16 or fp32.",
+    ),
+    workers: int = typer.Option(0, "--workers", help="DataLoader worker processes per process."),
+    prefetch: int = typer.Option(4, "--prefetch", help="Batches each worker keeps ready."),
     threads: int = typer.Option(
         0, "--threads", help="torch CPU threads (0: torch's default, one per core)."
+    ),
+    patience: int = typer.Option(
+        0, "--patience", help="Stop after this many epochs without a better macro-F1 (0: off)."
+    ),
+    tensorboard: bool = typer.Option(
+        True, "--tensorboard/--no-tensorboard", help="TensorBoard logs in OUT/tensorboard."
+    ),
+    resume: Path | None = typer.Option(
+        None,
+        "--resume",
+        help="Continue this run folder from its last checkpoint, with its own options "
+        "(only --workers, --prefetch, --threads, --device, --nproc may change).",
+    ),
+    nproc: int = typer.Option(
+        1, "--nproc", help="Processes on this machine (DistributedDataParallel via torchrun)."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print results as JSON."),
 ) -> None:
     """Train EfficientNet-B1 severity classifiers; metrics per epoch go to the run folder."""
+    from deeproot.errors import DeeprootError, InputError, require
+    from deeproot.training import distributed
+    from deeproot.training.train import TrainConfig, load_run_config, train
+
+    require("torch", "train")
+    if resume is not None:
+        cfg = load_run_config(
+            resume, workers=workers, threads=threads, device=device, prefetch=prefetch
+        )
+    else:
+        if index is None or out is None:
+            raise InputError("--index and --out are required (or --resume RUN)")
+        cfg = TrainConfig(
+            index=str(index),
+            out=str(out),
+            symptom=symptom,
+            per_symptom=per_symptom,
+            classes=classes,
+            size=size,
+            resize=resize,
+            grayscale=grayscale,
+            epochs=epochs,
+            batch_size=batch_size,
+            lr=lr,
+            weight_decay=weight_decay,
+            loss=loss,
+            focal_gamma=focal_gamma,
+            class_weights=class_weights,
+            scheduler=scheduler,
+            val_frac=val_frac,
+            split=split,
+            seed=seed,
+            limit=limit,
+            augment=augment,
+            drop_path=drop_path,
+            pretrained=pretrained,
+            weights=str(weights) if weights else None,
+            device=device,
+            workers=workers,
+            threads=threads,
+            patience=patience,
+            precision=precision,
+            tensorboard=tensorboard,
+            prefetch=prefetch,
+        )
+    cfg.check()
+    de = distributed.env()
+    if nproc > 1 and not de.active:
+        argv = _argv(cfg, resume, as_json)
+        code = distributed.launch(nproc, argv)
+        if code != 0:
+            raise DeeprootError(
+                f"training with {nproc} processes failed (torchrun exit status {code}); "
+                "see the messages above"
+            )
+        return
+    results = _train_with_bar(cfg, resume is not None, show=de.main, train=train)
+    if not de.main:
+        return
+    if as_json:
+        typer.echo(
+            json.dumps(
+                [
+                    {
+                        "run_dir": str(r.run_dir),
+                        "symptoms": list(r.symptoms),
+                        "best_epoch": r.best_epoch,
+                        "best_mean_macro_f1": r.best_score,
+                        "last_epoch": r.last_epoch,
+                        "stopped_early": r.stopped_early,
+                        "n_train": r.n_train,
+                        "n_val": r.n_val,
+                        "images_per_s": round(r.images_per_s, 2),
+                        "metrics": r.metrics,
+                    }
+                    for r in results
+                ],
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
+        return
+    for r in results:
+        early = f", stopped early after epoch {r.last_epoch}" if r.stopped_early else ""
+        typer.echo(
+            f"{r.run_dir}: best epoch {r.best_epoch}, mean macro-F1 {r.best_score:.3f} "
+            f"({r.n_train} train / {r.n_val} val images, {r.images_per_s:.1f} images/s{early})"
+        )
+        _metrics_table(r.metrics)
+
+
+def _argv(cfg: Any, resume: Path | None, as_json: bool) -> list[str]:
+    """Command-line arguments that reproduce `cfg` (for the processes torchrun starts)."""
+    from dataclasses import fields
+
+    if resume is not None:
+        argv = ["--resume", str(resume)]
+        for name in ("workers", "threads", "device", "prefetch"):
+            argv += [f"--{name}", str(getattr(cfg, name))]
+        return argv + (["--json"] if as_json else [])
+    argv = []
+    flags = {"class_weights", "augment", "tensorboard"}
+    for f in fields(cfg):
+        v = getattr(cfg, f.name)
+        opt = "--" + f.name.replace("_", "-")
+        if f.name in flags:
+            argv.append(opt if v else "--no-" + f.name.replace("_", "-"))
+        elif isinstance(v, bool):
+            if v:
+                argv.append(opt)
+        elif v is not None:
+            argv += [opt, str(v)]
+    return argv + (["--json"] if as_json else [])
+
+
+def _train_with_bar(cfg: Any, resume: bool, show: bool, train: Any) -> Any:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from deeproot.errors import require
-    from deeproot.training.train import TrainConfig, train
-
-    require("torch", "train")
-    cfg = TrainConfig(
-        index=str(index),
-        out=str(out),
-        symptom=symptom,
-        per_symptom=per_symptom,
-        classes=classes,
-        size=size,
-        resize=resize,
-        grayscale=grayscale,
-        epochs=epochs,
-        batch_size=batch_size,
-        lr=lr,
-        loss=loss,
-        focal_gamma=focal_gamma,
-        class_weights=class_weights,
-        scheduler=scheduler,
-        val_frac=val_frac,
-        split=split,
-        seed=seed,
-        limit=limit,
-        augment=augment,
-        drop_path=drop_path,
-        pretrained=pretrained,
-        weights=str(weights) if weights else None,
-        device=device,
-        workers=workers,
-        threads=threads,
-    )
-    cfg.check()
+    if not show:
+        return train(cfg, None, resume=resume)
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -119,34 +237,7 @@ def train_cmd(
             else:
                 bar.update(bt, completed=done, total=total, info=f"loss {info['loss']:.3f}")
 
-        results = train(cfg, progress)
-    if as_json:
-        typer.echo(
-            json.dumps(
-                [
-                    {
-                        "run_dir": str(r.run_dir),
-                        "symptoms": list(r.symptoms),
-                        "best_epoch": r.best_epoch,
-                        "best_mean_macro_f1": r.best_score,
-                        "n_train": r.n_train,
-                        "n_val": r.n_val,
-                        "images_per_s": round(r.images_per_s, 2),
-                        "metrics": r.metrics,
-                    }
-                    for r in results
-                ],
-                ensure_ascii=False,
-                indent=2,
-            )
-        )
-        return
-    for r in results:
-        typer.echo(
-            f"{r.run_dir}: best epoch {r.best_epoch}, mean macro-F1 {r.best_score:.3f} "
-            f"({r.n_train} train / {r.n_val} val images, {r.images_per_s:.1f} images/s)"
-        )
-        _metrics_table(r.metrics)
+        return train(cfg, progress, resume=resume)
 
 
 def _metrics_table(metrics: dict) -> None:
@@ -249,3 +340,70 @@ def export_cmd(
         temps = ", ".join(f"{k} {t:.2f}" for k, t in m.temperature.items())
         typer.echo(f"  temperatures: {temps}")
         _metrics_table(m.onnx_metrics)
+
+
+def evaluate_cmd(
+    bundle: Path = typer.Argument(
+        ..., help="Model bundle folder (any: demo, exported, installed)."
+    ),
+    index: Path = typer.Option(..., "--index", help="Dataset index (or prepared folder)."),
+    split: str = typer.Option(
+        "validation",
+        "--split",
+        help="validation (AI Hub's, without visits also in Training), hash (as `train --split "
+        "hash` with --seed/--val-frac), all, or a run's split.json.",
+    ),
+    seed: int = typer.Option(0, "--seed", help="With --split hash: the run's --seed."),
+    val_frac: float = typer.Option(0.2, "--val-frac", help="With --split hash: the run's value."),
+    out: Path | None = typer.Option(
+        None, "--out", "-o", help="Folder for report.md, report.json and PNG plots."
+    ),
+    batch_size: int = typer.Option(32, "--batch-size"),
+    device: str = typer.Option("cpu", "--device", help="cpu, cuda or auto (onnxruntime)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+) -> None:
+    """Score a bundle on labelled images: every metric beside the majority baseline."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from deeproot.training.evaluate import evaluate_bundle
+
+    with Progress(
+        TextColumn("images"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    ) as bar:
+        task = bar.add_task("images", total=None)
+        res = evaluate_bundle(
+            bundle,
+            index,
+            split=split,
+            seed=seed,
+            val_frac=val_frac,
+            out=out,
+            batch_size=batch_size,
+            device=device,
+            progress=lambda d, n: bar.update(task, completed=d, total=n),
+        )
+    r = res.report
+    if as_json:
+        typer.echo(json.dumps(r, ensure_ascii=False, indent=2))
+        return
+    typer.echo(
+        f"{r['bundle']} on {r['n_images']} images ({r['n_visits']} visits, split {r['split']})"
+        + (" [demo bundle]" if r["bundle_demo"] else "")
+    )
+    typer.echo(
+        f"  {'symptom':<26}{'macroF1':>9}{'maj.':>7}{'bal.acc':>9}{'maj.':>7}{'QWK':>7}"
+        f"{'ECE T=1':>9}{'ECE T':>8}"
+    )
+    for k, m in r["symptoms"].items():
+        typer.echo(
+            f"  {k:<26}{m['macro_f1']:>9.3f}{m['majority_macro_f1']:>7.3f}"
+            f"{m['balanced_accuracy']:>9.3f}{m['majority_balanced_accuracy']:>7.3f}"
+            f"{m['qwk']:>7.3f}{m['ece_uncalibrated']:>9.3f}{m['ece']:>8.3f}"
+        )
+    for f in res.files:
+        typer.echo(f"wrote {f}")

@@ -191,9 +191,7 @@ def _walk(root: Path) -> tuple[list[_Entry], int, list[str]]:
                 for m in sorted(members):
                     parts = tuple(_nfc(p) for p in m.split("/") if p)
                     if parts:
-                        entries.append(
-                            _Entry(base + parts[:-1], parts[-1], zip_path(archive, m))
-                        )
+                        entries.append(_Entry(base + parts[:-1], parts[-1], zip_path(archive, m)))
             else:
                 entries.append(_Entry(rel, _nfc(f), str(d / f)))
     return entries, zips, bad
@@ -227,9 +225,7 @@ def _scan(
     return labels, images, metas, zips, bad
 
 
-def _read_label(
-    entry: _Entry, metas: dict[tuple, str]
-) -> tuple[dict[str, Any] | None, str | None]:
+def _read_label(entry: _Entry, metas: dict[tuple, str]) -> tuple[dict[str, Any] | None, str | None]:
     """(label object, None) or (None, problem kind)."""
     from deeproot.training.sources import read_bytes
 

@@ -146,7 +146,9 @@ def _val_rows(run: Path, meta: dict[str, Any], index: str | Path | None) -> list
     rows, _ = read_index(idx)
     val = set(json.loads((run / "split.json").read_text(encoding="utf-8"))["val"])
     out = [r for r in rows if r["image_file_name"] in val]
-    missing = [r["path"] for r in out if not Path(r["path"]).is_file()]
+    from deeproot.training.sources import path_exists
+
+    missing = [r["path"] for r in out if not path_exists(r["path"])]
     if not out or missing:
         raise DataError(
             f"validation images of {run} are not available ({len(out)} rows, "
@@ -247,7 +249,7 @@ def _export_one(
     onnx_heads: list[list[Any]] = [[] for _ in symptoms]
     max_diff, agree, n = 0.0, 0, 0
     done = 0
-    for x, _ in loader:
+    for x, *_ in loader:
         xs = x.numpy()
         outs = sess.run(list(symptoms), {"image": xs})
         for hi, o in enumerate(outs):

@@ -483,9 +483,7 @@ class ShardSource:
 # -- epoch plans ---------------------------------------------------------------------------------
 
 
-def epoch_order(
-    n: int, groups: Sequence[int] | None, seed: int, epoch: int, shuffle: bool
-) -> Any:
+def epoch_order(n: int, groups: Sequence[int] | None, seed: int, epoch: int, shuffle: bool) -> Any:
     """The global sample order of one epoch (numpy int64 array).
 
     Without shuffling: 0..n-1 grouped by shard. With shuffling: a seeded permutation; for shards,
