@@ -177,7 +177,9 @@ def read_csv_rows(path: Path, column: str) -> tuple[Iterator[tuple[str | None, s
             except StopIteration:
                 return
             except csv.Error as exc:
-                first = feed.used[0][0] if feed.used else "?"
+                used = feed.used
+                first = used[0][0] if used else "?"
+                feed.push_back(used[1:])  # the lines after the broken one are read again
                 yield None, f"unreadable CSV row at line {first}: {exc}"
                 continue
             used = feed.used
@@ -186,7 +188,8 @@ def read_csv_rows(path: Path, column: str) -> tuple[Iterator[tuple[str | None, s
             if len(used) > 1:
                 swallowed = row_start.swallowed(used[1:], width)
                 if len(rec) != width or swallowed is not None:
-                    at = swallowed if swallowed is not None else len(used)
+                    # re-read from the first swallowed row (or every line after the broken one)
+                    at = swallowed if swallowed is not None else 1
                     feed.push_back(used[at:])
                     yield (
                         None,
@@ -198,8 +201,16 @@ def read_csv_rows(path: Path, column: str) -> tuple[Iterator[tuple[str | None, s
                     continue
             else:
                 row_start.learn(rec, width)
-            if idx >= len(rec):
-                yield None, f"row at line {used[0][0]} has {len(rec)} fields, no {column!r} value"
+            if not rec:
+                continue  # a blank line is not a row (pandas skips them too)
+            if len(rec) != width:
+                yield (
+                    None,
+                    (
+                        f"row at line {used[0][0]} has {len(rec)} fields, the header {width}; "
+                        "check its quotes and commas"
+                    ),
+                )
                 continue
             value = rec[idx]
             if "\ufffd" in value:
