@@ -283,14 +283,24 @@ def create_app(settings: Settings | None = None, service: "Service | None" = Non
         ranking: Annotated[str, Query(pattern="^(seed|bayes)$")] = "seed",
         table: Annotated[str, Query(pattern="^(seed|extended)$")] = "extended",
         all_brands: bool = False,
+        free_of: Annotated[list[str] | None, Query(
+            description="Leave out products with any of these ingredient families (sulfate_"
+            "surfactant, silicone, paraben, mineral_oil, synthetic_colour, fragrance)",
+            max_length=10)] = None,
+        no_allergens: Annotated[bool, Query(description="Leave out products with any of the"
+                                            " MFDS-labelled fragrance allergens")] = False,
+        include_sold_out: Annotated[bool, Query(description="Show sold-out products too"
+                                                " (marked)")] = False,
     ) -> Response:
         from deeproot.catalog.recommend import recommend
 
         if not svc.has_catalog:
             raise HttpError(503, f"no product catalog at {svc.db_path}; build one with"
                             " `deeproot catalog build`", "unavailable")
+        families = [f.strip() for v in free_of or () for f in v.split(",") if f.strip()]
         rs = recommend(svc.db_path, types=type, categories=category, top=top, ranking=ranking,
-                       all_brands=all_brands, table=table)
+                       all_brands=all_brands, table=table, free_of=families,
+                       no_allergens=no_allergens, include_sold_out=include_sold_out)
         return JSONResponse(rs.to_json())
 
     @app.get(

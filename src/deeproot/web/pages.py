@@ -23,7 +23,9 @@ SEVERITY_EN = {"양호": "good", "경증·중등도": "mild-moderate", "경증":
                "중증": "severe"}
 
 
+@functools.lru_cache(maxsize=1)
 def stylesheet() -> str:
+    """The pages' stylesheet, read once per process (its hash is in the CSP header)."""
     return resources.files("deeproot.web").joinpath("static/style.css").read_text("utf-8")
 
 
@@ -36,6 +38,14 @@ def safe_url(value: Any) -> str | None:
     except ValueError:
         return None
     return value.strip() if parts.scheme in ("http", "https") and parts.netloc else None
+
+
+def _flag_label(key: str, lang: str) -> str:
+    try:
+        from deeproot.ingredients.flags import FLAG_LABELS
+    except ImportError:  # an older ingredients package: show the key
+        return key
+    return FLAG_LABELS.get(key, {}).get(lang, key)
 
 
 def _won(value: Any, lang: str) -> str:
@@ -57,6 +67,7 @@ def _env() -> Any:
     )
     env.filters["safe_url"] = safe_url
     env.filters["won"] = _won
+    env.filters["flag_label"] = _flag_label
     env.filters["lookup"] = lambda key, mapping: mapping.get(key, key)
     env.filters["pct"] = lambda p: f"{100 * float(p):.0f}%"
     return env

@@ -35,7 +35,7 @@
     var drop = form.querySelector("#drop");
     var check = form.querySelector("#check");
     var previews = form.querySelector("#previews");
-    var submit = form.querySelector("#submit");
+    var submit = form.querySelector("#go");
     var maxBytes = parseInt(form.dataset.maxBytes, 10);
     var maxPhotos = parseInt(form.dataset.maxPhotos, 10);
     var problems = [];
@@ -108,7 +108,7 @@
         form.dataset.checked = "1";
         submit.disabled = true;
         submit.textContent = form.dataset.working;
-        form.submit();
+        HTMLFormElement.prototype.submit.call(form);
       });
     });
 
@@ -123,9 +123,10 @@
       if (chosen.length) parts.push(chosen.join(", "));
       var cats = [];
       form.querySelectorAll("input[name=categories]:checked").forEach(function (i) { cats.push(label(i)); });
-      if (cats.length) parts.push("→ " + cats.join(", "));
-      if (parts.length) echoText.textContent = parts.join(" · ");
-      echo.hidden = parts.length === 0;
+      var text = parts.join(" · ");
+      if (cats.length) text += (text ? " → " : "→ ") + cats.join(", ");
+      if (text) echoText.textContent = text;
+      echo.hidden = !text;
     }
     form.addEventListener("change", function (e) {
       if (e.target && e.target.type !== "file") updateEcho();
