@@ -119,7 +119,9 @@ def test_nfd_names_and_nested_layout(tmp_path: Path, synth) -> None:  # noqa: AN
 def test_no_labels_is_an_input_error(tmp_path: Path) -> None:
     (tmp_path / "Training").mkdir()
     (tmp_path / "Training" / "labels.zip").write_bytes(b"PK")
-    with pytest.raises(InputError, match=r"no label JSON files under .*\(1 of 1 zip archives could not be opened\)"):
+    with pytest.raises(
+        InputError, match=r"no label JSON files under .*\(1 of 1 zip archives could not be opened\)"
+    ):
         build_index(tmp_path)
 
 

@@ -15,51 +15,26 @@ import onnxruntime as ort
 import pytest
 import yaml
 from PIL import Image
+from training_helpers import EPOCHS
 
 from deeproot.cli.main import main
 from deeproot.diagnose.bundle import load_bundle, verify_onnx
 from deeproot.diagnose.preprocess import prepare
 from deeproot.errors import DataError, InputError
 from deeproot.taxonomy import SYMPTOM_KEYS
-from deeproot.training.synthetic import generate
 
 pytestmark = pytest.mark.train
-EPOCHS = 4
-
-
-@pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    base = tmp_path_factory.mktemp("train")
-    generate(base / "ds", 100, seed=1)
-    assert main(["dataset", "index", str(base / "ds"), "--out", str(base / "index.parquet")]) == 0
-    args = [
-        "train",
-        "--index",
-        str(base / "index.parquet"),
-        "--out",
-        str(base / "run"),
-        "--size",
-        "96x128",
-        "--epochs",
-        str(EPOCHS),
-        "--batch-size",
-        "8",
-        "--lr",
-        "2e-3",
-        "--threads",
-        "1",
-    ]
-    assert main(args) == 0
-    return base / "run"
 
 
 def test_run_folder_records_everything(run: Path) -> None:
     assert sorted(p.name for p in run.iterdir()) == [
         "args.yaml",
         "best.pt",
+        "last.pt",
         "metrics.jsonl",
         "run.json",
         "split.json",
+        "tensorboard",
     ]
     args = yaml.safe_load((run / "args.yaml").read_text())
     assert (args["epochs"], args["size"], args["symptom"], args["classes"]) == (
@@ -108,13 +83,6 @@ def test_training_learns_beyond_majority(run: Path) -> None:
     assert f1 >= base + 0.15, (f1, base)
     assert bal >= 1 / 3 + 0.1, bal  # majority balanced accuracy is exactly 1/3 with 3 classes
     assert sum(m[k]["macro_f1"] > m[k]["majority_macro_f1"] + 0.15 for k in SYMPTOM_KEYS) >= 3
-
-
-@pytest.fixture(scope="module")
-def bundle(run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("bundle") / "b"
-    assert main(["export", str(run), "--out", str(out)]) == 0
-    return out
 
 
 def test_export_bundle_schema_and_parity(bundle: Path, run: Path, capsys) -> None:  # noqa: ANN001

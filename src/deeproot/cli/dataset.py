@@ -1,4 +1,5 @@
-"""`deeproot dataset …`: index the AI Hub scalp dataset, write a synthetic one."""
+"""`deeproot dataset …`: index the AI Hub scalp dataset, prepare training shards, write a
+synthetic dataset."""
 
 from __future__ import annotations
 
@@ -114,3 +115,43 @@ def synth_cmd(
         f"wrote {len(m.labels)} images ({len(m.visits)} visits, {m.n_folder_entries} "
         f"image files, {m.n_label_files} label files, {m.n_overlap} in both splits) to {out}"
     )
+
+
+@dataset_app.command("prepare")
+def prepare_cmd(
+    index: Path = typer.Argument(..., help="Dataset index from `deeproot dataset index`."),
+    out: Path = typer.Option(..., "--out", "-o", help="Folder to write the shards into."),
+    size: str = typer.Option("240", "--size", help="Training size N or HxW (as `train --size`)."),
+    resize: str = typer.Option("letterbox", "--resize", help="letterbox or stretch."),
+    fmt: str = typer.Option("tar", "--format", help="tar (WebDataset-style) or parquet."),
+    shard_size: int = typer.Option(1000, "--shard-size", help="Images per shard."),
+    quality: int = typer.Option(95, "--quality", help="JPEG quality of the stored images."),
+    workers: int = typer.Option(0, "--workers", help="Processes decoding (0: one per core)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the order images are shuffled into."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing folder."),
+) -> None:
+    """Decode, resize and re-encode every image once into shards that training streams."""
+    from deeproot.training.sources import prepare_dataset
+    from deeproot.training.train import parse_size
+
+    with _bar("preparing images") as bar:
+        task = bar.add_task("images", total=None)
+        res = prepare_dataset(
+            index,
+            out,
+            size=parse_size(size),
+            resize=resize,
+            shard_format=fmt,
+            shard_size=shard_size,
+            quality=quality,
+            workers=workers,
+            seed=seed,
+            force=force,
+            progress=lambda d, n: bar.update(task, completed=d, total=n),
+        )
+    failed = f", {res.n_failed} unreadable images left out" if res.n_failed else ""
+    typer.echo(
+        f"prepared {res.n_images} images into {res.n_shards} {fmt} shards "
+        f"({res.bytes / 1e6:.1f} MB) in {res.seconds:.1f} s{failed}: {res.root}"
+    )
+    typer.echo(f"train on it with: deeproot train --index {res.root} --size {size} ...")

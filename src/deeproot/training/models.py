@@ -69,25 +69,35 @@ def build_model(
     weights: str | Path | None = None,
     drop_path: float = 0.2,
 ) -> MultiHead:
-    """A B1 multi-head model: random init, ImageNet weights (`pretrained`), or a weights file.
+    """A B1 multi-head model: random init, ImageNet weights (`pretrained`, from the torch cache),
+    or a weights file.
 
     `weights` may be a torchvision EfficientNet-B1 state dict (keys `features.*`), a deeproot
     checkpoint (`best.pt`) or a bare MultiHead state dict; only shape-matching tensors load.
     """
     model = MultiHead(symptoms, n_classes, drop_path=drop_path)
     if pretrained:
-        from torchvision.models import EfficientNet_B1_Weights, efficientnet_b1
-
-        try:
-            net = efficientnet_b1(weights=EfficientNet_B1_Weights.IMAGENET1K_V1)
-        except Exception as exc:  # network errors surface as several types
-            raise InputError(
-                f"could not download ImageNet weights ({exc}); use --weights FILE instead"
-            ) from exc
-        model.backbone.load_state_dict(net.features.state_dict())
+        load_weights(model, imagenet_weights_file())
     if weights is not None:
         load_weights(model, weights)
     return model
+
+
+def imagenet_weights_file() -> Path:
+    """torchvision's ImageNet EfficientNet-B1 weights in the local torch cache (never
+    downloaded); InputError saying how to get them when they are not there."""
+    from torchvision.models import EfficientNet_B1_Weights
+
+    url = EfficientNet_B1_Weights.IMAGENET1K_V1.url
+    path = Path(torch.hub.get_dir()) / "checkpoints" / url.rsplit("/", 1)[-1]
+    if not path.is_file():
+        raise InputError(
+            f"ImageNet weights are not in the torch cache ({path}); on a machine with internet "
+            'run `python -c "import torchvision; torchvision.models.efficientnet_b1('
+            "weights='IMAGENET1K_V1')\"` and copy the file there (or set TORCH_HOME), "
+            "or start from --weights FILE"
+        )
+    return path
 
 
 def load_weights(model: MultiHead, path: str | Path) -> int:

@@ -240,7 +240,7 @@ def _encode_one(args: tuple[str, tuple[int, int], str, int]) -> bytes | str:
         with Image.open(io.BytesIO(read_bytes(path))) as im:
             small = resize_for_storage(im, size, resize)
         buf = io.BytesIO()
-        small.save(buf, "JPEG", quality=quality)
+        small.save(buf, "JPEG", quality=quality, subsampling=0)  # 4:4:4: keep the red
         return buf.getvalue()
     except (OSError, DataError) as exc:
         return f"{path}: {exc}"

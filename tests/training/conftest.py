@@ -1,0 +1,56 @@
+"""Shared training fixtures: one tiny synthetic dataset, and ONE small trained run (plus its
+exported bundle) that every test needing a trained model uses (session scope: the run is the
+largest share of the suite's time)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from training_helpers import EPOCHS
+
+from deeproot.cli.main import main
+from deeproot.training.synthetic import generate
+
+
+@pytest.fixture(scope="session")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Index of 16 synthetic visits (76 images), for runs at 32x48 that take seconds."""
+    base = tmp_path_factory.mktemp("tiny")
+    generate(base / "ds", 16, seed=2)
+    assert main(["dataset", "index", str(base / "ds"), "--out", str(base / "index.parquet")]) == 0
+    return base / "index.parquet"
+
+
+@pytest.fixture(scope="session")
+def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The shared trained run: multi-head B1 at 96x128, 4 epochs on ~390 synthetic images."""
+    base = tmp_path_factory.mktemp("train")
+    generate(base / "ds", 100, seed=1)
+    assert main(["dataset", "index", str(base / "ds"), "--out", str(base / "index.parquet")]) == 0
+    args = [
+        "train",
+        "--index",
+        str(base / "index.parquet"),
+        "--out",
+        str(base / "run"),
+        "--size",
+        "96x128",
+        "--epochs",
+        str(EPOCHS),
+        "--batch-size",
+        "8",
+        "--lr",
+        "2e-3",
+        "--threads",
+        "1",
+    ]
+    assert main(args) == 0
+    return base / "run"
+
+
+@pytest.fixture(scope="session")
+def bundle(run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("bundle") / "b"
+    assert main(["export", str(run), "--out", str(out)]) == 0
+    return out
