@@ -1,7 +1,8 @@
-"""Refresh fixtures: the two offline sites (see refresh_helpers) and a store crawled twice."""
+"""Refresh fixtures: the two offline sites (see refresh_helpers) and a data dir refreshed twice."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -9,17 +10,20 @@ import pytest
 from refresh_helpers import (
     PRICE,
     RATING,
+    RECHECK,
     REFORM,
     REFORM_TOKEN,
-    SITE_HAS_SOLD_OUT,
     SOLD_OUT,
     TEXT_ONLY,
+    Refreshed,
     Sites,
-    crawl_into,
+    crawl_options,
     seed_first,
 )
 
-from deeproot.crawler.testsite import SiteProduct, build_site, load_deeproot_csvs
+from deeproot.catalog.recommend import close_connections, recommend
+from deeproot.crawler.testsite import SiteProduct, build_site, load_deeproot_csvs, serve
+from deeproot.refresh.refresh import refresh
 
 
 @pytest.fixture(scope="session")
@@ -44,8 +48,9 @@ def sites(crawl_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Sites:
         if p.goods_no == TEXT_ONLY:
             assert p.dd_variant == "plain"
             return replace(p, dd_variant="br")
-        if p.goods_no == SOLD_OUT and SITE_HAS_SOLD_OUT:
-            return replace(p, sold_out=True)  # type: ignore[call-arg]
+        if p.goods_no == SOLD_OUT:
+            assert not p.sold_out
+            return replace(p, sold_out=True)
         return p
 
     v1 = tonic + pack
@@ -63,9 +68,15 @@ def sites(crawl_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Sites:
 
 
 @pytest.fixture(scope="session")
-def two_crawls(sites: Sites, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, str]:
-    """A store with a full crawl of v1 and then one of v2: (store, first id, second id)."""
-    out = tmp_path_factory.mktemp("store-two") / "data"
-    a = crawl_into(out, sites.v1)
-    b = crawl_into(out, sites.v2)
-    return out, a, b
+def refreshed(sites: Sites, tmp_path_factory: pytest.TempPathFactory) -> Refreshed:
+    """A data dir refreshed from v1 (a full first crawl) and then from v2 (incremental, every
+    notice due for a re-read); shared by the change-report and refresh tests."""
+    data = tmp_path_factory.mktemp("refresh") / "data"
+    with serve(sites.v1) as site:
+        first = refresh(data, crawl_options=crawl_options(site.base_url), recheck_days=RECHECK)
+    healthy = recommend(data / "catalog.duckdb", types=["healthy"], top=10)
+    close_connections()
+    time.sleep(RECHECK * 86400 + 0.2)  # every notice is now older than --recheck-days
+    with serve(sites.v2) as site:
+        second = refresh(data, crawl_options=crawl_options(site.base_url), recheck_days=RECHECK)
+    return Refreshed(data, first, second, healthy)

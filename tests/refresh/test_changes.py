@@ -1,11 +1,15 @@
-"""The change report between two full crawls of the offline site with known differences."""
+"""The change report between two crawls of the offline site with known differences.
+
+The crawls are the two refreshes of the `refreshed` fixture (a full crawl of v1, then an
+incremental one of v2 that re-read every notice); the report here is made from the store alone.
+"""
 
 from __future__ import annotations
 
 import json
 
 import pytest
-from refresh_helpers import PRICE, RATING, REFORM, SITE_HAS_SOLD_OUT, SOLD_OUT, TEXT_ONLY
+from refresh_helpers import PRICE, RATING, REFORM, SOLD_OUT, TEXT_ONLY
 
 from deeproot.cli.main import main
 from deeproot.errors import InputError
@@ -17,9 +21,13 @@ def _goods(items):
     return [e["goods_no"] for e in items]
 
 
-def test_two_crawls_give_exactly_the_changes(two_crawls, sites):
-    store, a, b = two_crawls
-    rep = compare(store)
+def _ids(refreshed):
+    return refreshed.data, refreshed.first.crawl_id, refreshed.second.crawl_id
+
+
+def test_two_crawls_give_exactly_the_changes(refreshed, sites):
+    store, a, b = _ids(refreshed)
+    rep = compare(store, since=a, until=b)
     assert (rep.before.crawl_id, rep.after.crawl_id) == (a, b)
     ch = rep.changes
     assert _goods(ch["new"]) == [sites.new]
@@ -46,16 +54,16 @@ def test_two_crawls_give_exactly_the_changes(two_crawls, sites):
             "change": "edited",
         }
     ]
-    assert _goods(ch["sold_out"]) == ([SOLD_OUT] if SITE_HAS_SOLD_OUT else [])
+    assert [(e["goods_no"], e["sold_out_before"]) for e in ch["sold_out"]] == [(SOLD_OUT, False)]
     assert ch["back_in_stock"] == []
     assert ch["rank"] is None
     assert rep.counts()["rank"] is None
     assert any("only in refresh reports" in n for n in rep.notes)
 
 
-def test_json_schema_and_markdown(two_crawls, sites):
-    store, a, b = two_crawls
-    data = compare(store).to_json()
+def test_json_schema_and_markdown(refreshed):
+    store, a, b = _ids(refreshed)
+    data = compare(store, since=a, until=b).to_json()
     assert data["schema"] == JSON_SCHEMA
     assert list(data["changes"]) == [
         "new",
@@ -80,30 +88,38 @@ def test_json_schema_and_markdown(two_crawls, sites):
     assert "(-" in md.split("### Price changes (1)")[1].splitlines()[1]
 
 
-def test_first_crawl_and_since(two_crawls, sites):
-    store, a, b = two_crawls
+def test_first_crawl_and_since(refreshed):
+    store, a, b = _ids(refreshed)
     first = compare(store, until=a)
     assert first.before is None and len(first.changes["new"]) == first.after.products
     assert first.changes["delisted"] == []
-    same = compare(store, since=a)
-    assert same.to_json()["changes"] == compare(store).to_json()["changes"]
+    default = compare(store, until=b)  # the crawl just before b
+    assert default.to_json()["changes"] == compare(store, since=a, until=b).to_json()["changes"]
     with pytest.raises(InputError, match="no complete crawl started before 2001-01-01"):
         compare(store, since="2001-01-01")
     with pytest.raises(InputError, match="neither a complete crawl id nor a date"):
         compare(store, since="yesterday")
     # a date after the first crawl started picks it as the baseline
-    later = compare(store, since="2999-01-01")
+    later = compare(store, since="2999-01-01", until=b)
     assert later.before is not None and later.before.crawl_id == a
 
 
-def test_changes_cli(two_crawls, capsys):
-    store, a, b = two_crawls
-    rc = main(["changes", "--data", str(store), "--json"])
+def test_changes_cli(refreshed, capsys):
+    store, a, b = _ids(refreshed)
+    rc = main(["changes", "--data", str(store), "--since", a, "--until", b, "--json"])
     out, err = capsys.readouterr()
     assert rc == 0, err
     data = json.loads(out)
     assert data["summary"]["new"] == 1 and data["after"]["crawl_id"] == b
-    rc = main(["changes", "--data", str(store), "--since", a])
+    assert data["changes"]["rank"] is None and "refresh" not in data
+    # no options: the refresh's own report of the newest crawl (it holds the rank changes)
+    rc = main(["changes", "--data", str(store), "--json"])
+    out, _ = capsys.readouterr()
+    stored = json.loads(out)
+    newest = sorted(p.stem for p in (store / "reports").glob("*.json"))[-1]
+    assert rc == 0 and stored["after"]["crawl_id"] == newest and "refresh" in stored
+    assert stored == json.loads((store / "reports" / f"{newest}.json").read_text())
+    rc = main(["changes", "--data", str(store), "--since", a, "--until", b])
     out, _ = capsys.readouterr()
     assert rc == 0 and out.startswith("**deeproot changes**")
     rc = main(["changes", "--data", str(store), "--since", "nope"])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import json
 import os
 import subprocess
@@ -11,22 +10,12 @@ import time
 from pathlib import Path
 
 import pytest
-from refresh_helpers import CATS, PRICE, RATING, REFORM
+from refresh_helpers import CATS, PRICE, RATING, RECHECK, REFORM, SOLD_OUT, TEXT_ONLY
 
-from deeproot.catalog.recommend import close_connections, recommend
 from deeproot.cli.main import main
-from deeproot.crawler import make_settings
 from deeproot.crawler.testsite import Faults, serve
 from deeproot.errors import EXIT_NOTHING_NEW, QualityGateError, RunInterrupted
 from deeproot.refresh.refresh import lock_dir, refresh
-
-RECHECK = "recheck_days" in inspect.signature(make_settings).parameters
-# every notice is older than this by the second refresh, so all of them are re-read
-TINY_RECHECK = "0.00001"
-
-
-def _opts(base_url: str) -> dict:
-    return {"categories": CATS, "base_url": base_url, "delay": 0, "backoff": 0.05}
 
 
 def _cli(data: Path, base_url: str, *extra: str) -> list[str]:
@@ -42,28 +31,16 @@ def _cli(data: Path, base_url: str, *extra: str) -> list[str]:
         "0",
         "--backoff",
         "0.05",
+        "--browser",
+        "never",
         "--recheck-days",
-        TINY_RECHECK,
+        str(RECHECK),
         *extra,
     ]
 
 
-@pytest.fixture(scope="module")
-def refreshed(sites, tmp_path_factory):
-    """A data dir refreshed from v1 (first crawl) and then from v2: (data, first, second)."""
-    data = tmp_path_factory.mktemp("refresh") / "data"
-    with serve(sites.v1) as site:
-        first = refresh(data, crawl_options=_opts(site.base_url), recheck_days=1e-5)
-    healthy_before = recommend(data / "catalog.duckdb", types=["healthy"], top=10)
-    close_connections()
-    time.sleep(1.0)  # the recheck age (0.86 s) passes
-    with serve(sites.v2) as site:
-        second = refresh(data, crawl_options=_opts(site.base_url), recheck_days=1e-5)
-    return data, first, second, healthy_before
-
-
-def test_first_refresh_builds_and_reports(refreshed, sites):
-    data, first, _, _ = refreshed
+def test_first_refresh_builds_and_reports(refreshed):
+    data, first = refreshed.data, refreshed.first
     assert first.exit_code == 0
     rep = first.report
     assert rep["before"] is None and rep["summary"]["new"] == rep["after"]["products"]
@@ -78,7 +55,7 @@ def test_first_refresh_builds_and_reports(refreshed, sites):
 
 
 def test_second_refresh_reports_the_changes_and_ranks(refreshed, sites):
-    data, first, second, healthy_before = refreshed
+    first, second = refreshed.first, refreshed.second
     assert second.exit_code == 0
     rep = second.report
     assert rep["before"]["crawl_id"] == first.crawl_id
@@ -88,11 +65,15 @@ def test_second_refresh_reports_the_changes_and_ranks(refreshed, sites):
     assert [e["goods_no"] for e in ch["delisted"]] == [sites.delisted]
     assert [e["goods_no"] for e in ch["price"]] == [PRICE]
     assert [e["goods_no"] for e in ch["ratings"]] == [RATING]
-    if RECHECK:  # the incremental crawl re-reads notices, so it sees the reformulation
-        assert [e["goods_no"] for e in ch["reformulated"]] == [REFORM]
-        assert rep["refresh"]["crawl"]["recheck_days"] == 1e-5
+    # the incremental crawl re-read every notice (all older than --recheck-days), so it saw
+    # the reformulation that the listing card does not show
+    assert [e["goods_no"] for e in ch["reformulated"]] == [REFORM]
+    assert [e["goods_no"] for e in ch["text_changed"]] == [TEXT_ONLY]
+    assert [e["goods_no"] for e in ch["sold_out"]] == [SOLD_OUT]
+    crawl = rep["refresh"]["crawl"]
+    assert crawl["recheck_days"] == RECHECK and crawl["recheck_requests"] > 0
     # the delisted product held a healthy-scalp pick in scalp_tonic: it left that list
-    tonic = next(c for c in healthy_before.categories if c.category == "scalp_tonic")
+    tonic = next(c for c in refreshed.healthy_before.categories if c.category == "scalp_tonic")
     before_pos = [p.goods_no for p in tonic.picks].index(sites.delisted) + 1
     assert {
         "type": "healthy",
@@ -111,9 +92,9 @@ def test_second_refresh_reports_the_changes_and_ranks(refreshed, sites):
 
 def test_overlapping_refreshes_and_nothing_new(refreshed, sites, capsys):
     """A second refresh started while one runs exits 6; the first finds nothing new (7)."""
-    data = refreshed[0]
+    data = refreshed.data
     lock_file = lock_dir(data) / ".deeproot.lock"
-    with serve(sites.v2, Faults(latency=0.05)) as site:
+    with serve(sites.v2) as site:
         proc = subprocess.Popen(
             [sys.executable, "-m", "deeproot.cli.main", *_cli(data, site.base_url)],
             stdout=subprocess.PIPE,
@@ -141,7 +122,7 @@ def test_overlapping_refreshes_and_nothing_new(refreshed, sites, capsys):
 
 
 def test_stopped_crawl_keeps_catalog_and_stale_lock_is_taken_over(refreshed, sites, capsys):
-    data = refreshed[0]
+    data = refreshed.data
     db = data / "catalog.duckdb"
     before = db.read_bytes()
     parts = sorted((data / "products").iterdir())

@@ -60,6 +60,14 @@ def refresh_cmd(
     max_pages: Annotated[
         int | None, typer.Option("--max-pages", help="Listing pages per category.")
     ] = None,
+    browser: Annotated[
+        str,
+        typer.Option(
+            "--browser",
+            help="auto (plain HTTP, Chromium when a page needs it), always or never.",
+            metavar="auto|always|never",
+        ),
+    ] = "auto",
     timeout: Annotated[float, typer.Option("--timeout", help="Seconds per request.")] = 30.0,
     retries: Annotated[int, typer.Option("--retries", help="Retries per request.")] = 3,
     backoff: Annotated[
@@ -101,6 +109,7 @@ def refresh_cmd(
         "config": config,
         "delay": delay,
         "max_pages": max_pages,
+        "browser": browser,
         "timeout": timeout,
         "retries": retries,
         "backoff": backoff,

@@ -131,6 +131,7 @@ def _crawl(
         "requests": rep.requests,
         "recheck_days": recheck_days if recheck_supported else None,
         "recheck_requests": _recheck_requests(rep) if recheck_supported else None,
+        "rechecked": getattr(rep, "rechecked", None),
         "duration_s": getattr(rep, "duration_s", None),
     }
     return rep, summary
