@@ -250,10 +250,16 @@ def _decode(
                 notes.append(f"decoded at {img.size[0]}x{img.size[1]} from {w}x{h}")
         dw, dh = img.size
         need = dw * dh * _BYTES_PER_PIXEL
+        kind = fmt
+        if fmt == "JPEG" and img.info.get("progressive"):
+            # libjpeg keeps every DCT coefficient of a progressive JPEG (2 bytes each, at full
+            # size whatever the draft scale): measured 380 MB for a 2908x42902 one.
+            kind = "progressive JPEG"
+            need = max(need, round(w * h * _jpeg_components(img) * 2))
         if need > max_decode_bytes:
             most = max_decode_bytes // _BYTES_PER_PIXEL / 1e6
             raise PhotoError(
-                f"{name}: a {w}x{h} {fmt} needs {need / 2**20:.0f} MB to decode, over the"
+                f"{name}: a {w}x{h} {kind} needs {need / 2**20:.0f} MB to decode, over the"
                 f" {max_decode_bytes / 2**20:.0f} MB budget per photo; send a JPEG or a photo of"
                 f" at most {int(most)} megapixels"
             )
@@ -282,6 +288,17 @@ def _decode(
             raise PhotoError(f"{name}: truncated {fmt} file ({msg}); copy the photo again") from exc
         raise PhotoError(f"{name}: corrupt {fmt} file ({msg})") from exc
     return img, (w, h), tuple(notes)
+
+
+def _jpeg_components(img: Image.Image) -> float:
+    """Samples per pixel a JPEG stores: 1.5 for 4:2:0 colour, 3 for 4:4:4, 1 for gray."""
+    layers = getattr(img, "layer", None) or []
+    try:
+        hmax = max(h for _, h, _, _ in layers)
+        vmax = max(v for _, _, v, _ in layers)
+        return sum(h * v for _, h, v, _ in layers) / (hmax * vmax)
+    except (ValueError, TypeError, ZeroDivisionError):
+        return float(len(img.getbands()))
 
 
 def _reduce(
