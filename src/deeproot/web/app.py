@@ -294,9 +294,7 @@ def create_app(settings: Settings | None = None, service: "Service | None" = Non
     ) -> Response:
         from deeproot.catalog.recommend import recommend
 
-        if not svc.has_catalog:
-            raise HttpError(503, f"no product catalog at {svc.db_path}; build one with"
-                            " `deeproot catalog build`", "unavailable")
+        svc.require_catalog()
         families = [f.strip() for v in free_of or () for f in v.split(",") if f.strip()]
         rs = recommend(svc.db_path, types=type, categories=category, top=top, ranking=ranking,
                        all_brands=all_brands, table=table, free_of=families,
@@ -314,6 +312,7 @@ def create_app(settings: Settings | None = None, service: "Service | None" = Non
     def api_product(goods_no: str) -> Response:
         from deeproot.catalog.product import product
 
+        svc.require_catalog()
         return JSONResponse(product(svc.db_path, goods_no))
 
     @app.get("/api/health", summary="Health and configuration of this worker",

@@ -178,6 +178,7 @@ def add_routes(app: "FastAPI", svc: "Service", css: str) -> None:
         from deeproot.catalog.product import product
 
         lang = lang_of(lang)
+        svc.require_catalog()
         doc = product(svc.db_path, goods_no)
         return render(request, "product.html", lang=lang, page="product", p=doc,
                       demo_catalog=svc.demo_catalog)

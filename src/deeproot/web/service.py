@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from deeproot import taxonomy
-from deeproot.errors import InputError
+from deeproot.errors import DataError, InputError
 from deeproot.web.gate import Gate
 from deeproot.web.settings import Settings
 from deeproot.web.upload import Form
@@ -23,6 +23,10 @@ log = logging.getLogger(__name__)
 
 TRUE = ("1", "true", "on", "yes")
 FALSE = ("", "0", "false", "off", "no")
+
+
+class CatalogMissing(DataError):
+    """The worker has no catalog to answer from (HTTP 503)."""
 
 
 class FieldError(InputError):
@@ -117,6 +121,13 @@ class Service:
     @property
     def has_catalog(self) -> bool:
         return self.db_path.is_file()
+
+    def require_catalog(self) -> None:
+        """Raises CatalogMissing (HTTP 503) when there is no catalog to read."""
+        if not self.has_catalog:
+            raise CatalogMissing(
+                f"no product catalog at {self.db_path}; build one with `deeproot catalog build`"
+            )
 
     def model_json(self) -> dict[str, Any]:
         return {
