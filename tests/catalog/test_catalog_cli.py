@@ -42,7 +42,7 @@ def test_import_csv_is_idempotent_and_reports(capsys, crawl_dir, real_rows, tmp_
     code, out, _ = run(capsys, "catalog", "import-csv", crawl_dir, "--db", db)
     assert code == 0
     assert out.splitlines()[0] == (
-        f"catalog {db}: 0 crawl(s) added, 0 replaced, 1 unchanged, 0 skipped; "
+        f"catalog {db}: 0 crawl(s) added, 1 unchanged, 0 skipped; "
         "0 new ingredient text(s) tagged"
     )
     code, out, _ = run(
@@ -86,18 +86,18 @@ def test_import_csv_category_from_file_name_and_bad_files(capsys, crawl_dir, tmp
     odd = tmp_path / "mystery.csv"
     odd.write_text(text, encoding="utf-8")
     code, _, err = run(capsys, "catalog", "import-csv", odd, "--db", db)
-    assert code == 1 and err.startswith(f"error: cannot tell the category of {odd}:")
+    assert code == 3 and err.startswith(f"error: cannot tell the category of {odd}:")
     bad = tmp_path / "bad.csv"
     bad.write_text("a,b\n1,2\n", encoding="utf-8")
     code, _, err = run(capsys, "catalog", "import-csv", bad, "--db", db)
     assert (code, err) == (
-        1,
+        3,
         f"error: {bad} is not a DeepRoot crawl CSV: missing column(s) "
         "product_link, product_name, brand_name, star, review_count, "
         "ingredient\n",
     )
     code, _, err = run(capsys, "catalog", "import-csv", tmp_path / "none.csv", "--db", db)
-    assert (code, err) == (1, f"error: no such file: {tmp_path / 'none.csv'}\n")
+    assert (code, err) == (3, f"error: no such file: {tmp_path / 'none.csv'}\n")
 
 
 def test_recommend_text_and_json(capsys, real_db):
@@ -158,15 +158,15 @@ def test_recommend_survey_only_equals_the_type(capsys, real_db):
 
 def test_recommend_errors(capsys, real_db, tmp_path):
     code, _, err = run(capsys, "recommend", "--type", "greasy", "--db", real_db)
-    assert code == 1 and err.startswith("error: unknown scalp type 'greasy'; valid: dry (건성), ")
+    assert code == 3 and err.startswith("error: unknown scalp type 'greasy'; valid: dry (건성), ")
     assert err.count("\n") == 1
     code, _, err = run(capsys, "recommend", "--concern", "itch", "--db", real_db)
-    assert code == 1 and err.startswith("error: unknown symptom 'itch'; valid: fine_scale")
+    assert code == 3 and err.startswith("error: unknown symptom 'itch'; valid: fine_scale")
     code, _, err = run(capsys, "recommend", "--type", "oily", "--category", "soap", "--db", real_db)
-    assert code == 1 and err.startswith("error: unknown category 'soap'; valid: shampoo (샴푸)")
+    assert code == 3 and err.startswith("error: unknown category 'soap'; valid: shampoo (샴푸)")
     code, _, err = run(capsys, "recommend", "--type", "oily", "--db", tmp_path / "x.duckdb")
     assert (code, err) == (
-        1,
+        3,
         f"error: no catalog database at {tmp_path / 'x.duckdb'}; build it "
         "with `deeproot catalog build` (from a crawl store) or `deeproot "
         "catalog import-csv FILE...` (from the original DeepRoot CSVs)\n",
@@ -177,20 +177,27 @@ def test_sql_is_read_only(capsys, real_db, tmp_path):
     db = tmp_path / "copy.duckdb"
     shutil.copy(real_db, db)
     before = db.read_bytes()
-    for stmt in ("DELETE FROM products", "CREATE TABLE t (x INT)", "DROP VIEW product_types"):
+    for stmt, kind in (
+        ("DELETE FROM products", "DELETE"),
+        ("CREATE TABLE t (x INT)", "CREATE"),
+        ("DROP VIEW product_types", "DROP"),
+    ):
         code, out, err = run(capsys, "sql", stmt, "--db", db)
-        assert code == 1 and out == ""
-        assert err.startswith(
-            "error: the catalog is opened read-only; `deeproot sql` cannot change it ("
+        assert (code, out, err) == (
+            3,
+            "",
+            "error: only read-only queries run here (SELECT, WITH, DESCRIBE, EXPLAIN …), not "
+            f"{kind}; the catalog is never changed and nothing is read or written outside it\n",
         )
-        assert err.count("\n") == 1
     assert db.read_bytes() == before
     code, _, err = run(capsys, "sql", "SELEC 1", "--db", db)
-    assert code == 1 and err.startswith("error: query failed: Parser Error: syntax error")
+    assert code == 3 and err.startswith("error: query failed: Parser Error: syntax error")
     code, _, err = run(capsys, "sql", "SELECT 1", "--db", db, "--format", "xml")
-    assert (code, err) == (1, "error: unknown --format 'xml'; valid: table, csv, json\n")
+    assert code == 2 and "'xml' is not one of" in err
+    for choice in ("table", "csv", "json", "jsonl", "markdown", "parquet"):
+        assert choice in err
     code, _, err = run(capsys, "sql", "SELECT 1", "--db", tmp_path / "none.duckdb")
-    assert code == 1 and "deeproot catalog build" in err
+    assert code == 3 and "deeproot catalog build" in err
 
 
 def test_sql_formats(capsys, real_db):
@@ -208,27 +215,39 @@ def test_sql_formats(capsys, real_db):
     assert json.loads(parsed[1][2]) == rows[0]["categories"]
     _, out, _ = run(capsys, "sql", query, "--db", real_db)
     lines = out.splitlines()
-    assert lines[0].split(" | ")[0].strip() == "goods_no" and lines[-1] == "(2 rows)"
-    assert set(lines[1]) <= {"-", "+"}
+    assert lines[1].split("│")[1].strip() == "goods_no" and lines[-1] == "2 rows"
+    assert lines[0].startswith("┌") and lines[-2].startswith("└")
 
 
 def test_every_command_has_help(capsys):
-    for argv in (["catalog", "build"], ["catalog", "import-csv"], ["recommend"], ["sql"]):
+    for argv in (
+        ["catalog", "build"],
+        ["catalog", "import-csv"],
+        ["catalog", "export"],
+        ["recommend"],
+        ["sql"],
+    ):
         code, out, _ = run(capsys, *argv, "--help")
         assert code == 0 and "--db" in out
+    # options with fixed values list them
+    _, out, _ = run(capsys, "recommend", "--help")
+    assert "<seed|bayes>" in out and "<seed|extended>" in out
+    _, out, _ = run(capsys, "sql", "--help")
+    assert "<table|csv|json|jsonl|markdown|parquet>" in out
 
 
-def test_build_cli_reports_skips(capsys, tmp_path: Path):
+def test_build_of_a_store_with_no_complete_crawl_is_an_error(capsys, tmp_path: Path):
     (tmp_path / "store" / "products" / "crawl_id=x").mkdir(parents=True)
-    code, out, err = run(
-        capsys, "catalog", "build", "--data", tmp_path / "store", "--db", tmp_path / "c.duckdb"
-    )
-    assert code == 0
+    db = tmp_path / "c.duckdb"
+    code, out, err = run(capsys, "catalog", "build", "--data", tmp_path / "store", "--db", db)
+    assert (code, out) == (3, "")
     assert err == (
-        "computing products, history and recommendation tables\n"
-        "skipped crawl x: no manifest (crawl running or interrupted)\n"
+        f"error: no complete crawl to build from in {tmp_path / 'store'}: 1 skipped (x: no "
+        "manifest (crawl running or interrupted)); run `deeproot crawl --out "
+        f"{tmp_path / 'store'}` (or --resume) until one completes\n"
     )
-    assert out.splitlines()[1].startswith("0 crawl(s), 0 records, 0 products (0 listed now)")
+    assert not db.exists()
+    assert not [p.name for p in tmp_path.iterdir() if "building" in p.name]
 
 
 def test_default_paths_follow_deeproot_data_dir(capsys, monkeypatch, crawl_dir, tmp_path):
@@ -244,7 +263,7 @@ def test_default_paths_follow_deeproot_data_dir(capsys, monkeypatch, crawl_dir, 
     assert [c["n_total"] for c in doc["categories"]] == [0, 0, 0, 0, 0, 64, 0]
     # `catalog build` reads the store in the same data dir: none there yet
     code, _, err = run(capsys, "catalog", "build")
-    assert code == 1
+    assert code == 3
     assert err == (
         f"error: no crawl store at {tmp_path / 'data'} (no products/ folder); run "
         f"`deeproot crawl --out {tmp_path / 'data'}` first\n"

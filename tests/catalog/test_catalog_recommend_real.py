@@ -181,7 +181,17 @@ def test_json_schema(real_db):
         "product_url",
         "score",
         "matched",
+        # added within /1 (fields are only ever added): sold-out and ingredient flags
+        "sold_out",
+        "flags",
+        "allergens",
+        "free_of",
+        "functional_claim",
+        "hair_loss_functional_claim",
+        "cautions",
     ]
+    assert pick["sold_out"] is None  # the CSVs do not say
+    assert pick["functional_claim"] is None and pick["hair_loss_functional_claim"] is False
     assert pick["price_sale"] is None  # the CSVs have no prices
     assert pick["product_url"] == (
         f"https://www.oliveyoung.co.kr/store/goods/getGoodsDetail.do?goodsNo={pick['goods_no']}"
@@ -200,7 +210,7 @@ def test_bad_input(real_db, tmp_path):
         recommend(real_db, types=["oily"], ranking="stars")
     with pytest.raises(InputError, match="unknown ingredient table 'big'; valid: seed, extended"):
         recommend(real_db, types=["oily"], table="big")
-    with pytest.raises(DataError, match="deeproot catalog build.*deeproot catalog import-csv"):
+    with pytest.raises(InputError, match="deeproot catalog build.*deeproot catalog import-csv"):
         recommend(tmp_path / "none.duckdb", types=["oily"])
 
 

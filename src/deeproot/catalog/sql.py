@@ -1,8 +1,22 @@
-"""Read-only SQL over the catalog for analysts (`deeproot sql`)."""
+"""Read-only SQL over the catalog in a sandbox (`deeproot sql`, and the web API).
+
+`run_query` is the one entry point. What it promises (docs/catalog.md, "SQL sandbox"):
+
+- exactly one statement, and only a query (SELECT, WITH, FROM, VALUES, DESCRIBE, SHOW, SUMMARIZE,
+  EXPLAIN); anything else (INSERT, COPY, EXPORT, ATTACH, SET, PRAGMA, CALL, several statements)
+  is refused before it runs;
+- the catalog is attached read-only into an in-memory session whose external access is off
+  (`enable_external_access=false`: no `read_csv`, `read_text`, `glob`, `COPY … TO`, `ATTACH`,
+  no extension install or load) and whose configuration is then locked
+  (`lock_configuration=true`: `SET max_expression_depth`, `SET enable_external_access` … fail);
+- a timeout (a timer thread interrupts the connection) and a row cap (rows past it are not
+  fetched; the result says it was truncated); memory is bounded.
+"""
 
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -10,7 +24,10 @@ from typing import Any
 from deeproot.catalog import db
 from deeproot.errors import InputError
 
-FORMATS = ("table", "csv", "json")
+MAX_ROWS = 10_000
+TIMEOUT_S = 30.0
+MEMORY_LIMIT = "1GB"
+_ALLOWED = ("SELECT", "EXPLAIN")
 
 
 @dataclass(frozen=True)
@@ -18,76 +35,189 @@ class QueryResult:
     columns: tuple[str, ...]
     types: tuple[str, ...]
     rows: tuple[tuple[Any, ...], ...]
+    truncated: bool = False  # the query had more rows than the cap
+    arrow: Any = None  # the same rows as a pyarrow Table (for Parquet output)
+
+
+def _statement(con: Any, sql: str) -> None:
+    """Refuse anything but exactly one query."""
+    import duckdb
+
+    try:
+        stmts = con.extract_statements(sql)
+    except duckdb.Error as exc:
+        raise InputError(f"query failed: {db._first_line(exc)}") from exc
+    if not stmts:
+        raise InputError(
+            'empty query; pass one SQL statement, e.g. "SELECT count(*) FROM products"'
+        )
+    if len(stmts) > 1:
+        raise InputError(
+            f"{len(stmts)} statements given; `deeproot sql` runs exactly one query at a time"
+        )
+    kind = stmts[0].type.name
+    if kind not in _ALLOWED:
+        raise InputError(
+            f"only read-only queries run here (SELECT, WITH, DESCRIBE, EXPLAIN …), not {kind}; "
+            "the catalog is never changed and nothing is read or written outside it"
+        )
+
+
+def _open(path: Path, memory_limit: str) -> Any:
+    import duckdb
+
+    if not path.is_file():
+        raise InputError(f"no catalog database at {path}; {db.BUILD_HINT}")
+    con = duckdb.connect(
+        ":memory:",
+        config={
+            "autoinstall_known_extensions": False,
+            "autoload_known_extensions": False,
+            "allow_community_extensions": False,
+        },
+    )
+    try:
+        con.execute(f"ATTACH '{db.sql_str(str(path))}' AS catalog (READ_ONLY)")
+    except duckdb.Error as exc:
+        con.close()
+        raise InputError(
+            f"cannot open the catalog {path} read-only: {db._first_line(exc)}"
+        ) from exc
+    con.execute("USE catalog")
+    con.execute("SET enable_progress_bar = false")
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute(f"SET memory_limit = '{db.sql_str(memory_limit)}'")
+    con.execute("SET max_expression_depth = 250")
+    con.execute("SET enable_external_access = false")
+    con.execute("SET lock_configuration = true")
+    return con
+
+
+def run_query(
+    sql: str,
+    *,
+    db_path: str | os.PathLike[str] | None = None,
+    params: dict[str, Any] | None = None,
+    max_rows: int | None = MAX_ROWS,
+    timeout_s: float | None = TIMEOUT_S,
+    memory_limit: str = MEMORY_LIMIT,
+) -> QueryResult:
+    """Run one read-only query on the catalog in the sandbox.
+
+    Args:
+        sql: exactly one query; `$name` placeholders take their values from `params`.
+        db_path: the catalog (None: `$DEEPROOT_DATA_DIR/catalog.duckdb`); a missing file is an
+            InputError.
+        params: named parameters (`{"goods_no": "A000000202566"}`); values DuckDB casts as needed.
+        max_rows: rows returned at most (None: all); `truncated` says whether there were more.
+        timeout_s: the query is interrupted after this many seconds (None: no limit).
+        memory_limit: DuckDB's memory limit for the query.
+
+    Raises:
+        InputError: not exactly one query, a refused statement, a failing query, a timeout.
+    """
+    import duckdb
+    import pyarrow as pa
+
+    if max_rows is not None and max_rows < 0:
+        raise InputError(f"max_rows must be 0 or more, not {max_rows}")
+    path = Path(db_path) if db_path is not None else db.default_db_path()
+    con = _open(path, memory_limit)
+    timer = None
+    timed_out = threading.Event()
+    try:
+        _statement(con, sql)
+        if timeout_s is not None:
+
+            def stop() -> None:
+                timed_out.set()
+                con.interrupt()
+
+            timer = threading.Timer(timeout_s, stop)
+            timer.daemon = True
+            timer.start()
+        try:
+            rel = con.sql(sql, params=params or None)
+            if rel is None:
+                return QueryResult((), (), ())
+            columns = tuple(rel.columns)
+            types = tuple(str(t) for t in rel.types)
+            reader = rel.to_arrow_reader(min(max_rows or 10_000, 10_000) or 1)
+            batches = []
+            n = 0
+            truncated = False
+            for rb in reader:
+                if max_rows is not None and n + rb.num_rows > max_rows:
+                    batches.append(rb.slice(0, max_rows - n))
+                    truncated = True
+                    break
+                batches.append(rb)
+                n += rb.num_rows
+            table = pa.Table.from_batches(batches, schema=reader.schema)
+        except (duckdb.Error, KeyboardInterrupt) as exc:
+            if timed_out.is_set():
+                raise InputError(
+                    f"query stopped after {timeout_s:g} s (the time limit); narrow it or add a "
+                    "LIMIT"
+                ) from None
+            if isinstance(exc, KeyboardInterrupt):
+                raise
+            raise InputError(f"query failed: {db._first_line(exc)}") from exc
+    finally:
+        if timer is not None:
+            timer.cancel()
+        con.close()
+    cols = [c.to_pylist() for c in table.columns]
+    rows = tuple(zip(*cols, strict=True)) if cols else ()
+    return QueryResult(columns, types, rows, truncated, table)
 
 
 def query(
     sql: str, db_path: str | os.PathLike[str] | None = None, *, limit: int | None = None
 ) -> QueryResult:
-    """Run one query on the catalog opened read-only; writes fail with an InputError."""
-    import duckdb
+    """`run_query` with no row cap unless `limit` (kept for existing callers)."""
+    return run_query(sql, db_path=db_path, max_rows=limit, timeout_s=None)
 
-    if not sql.strip():
-        raise InputError('empty query; pass a SQL statement, e.g. "SELECT count(*) FROM products"')
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str
+    comment: str | None
+
+
+@dataclass(frozen=True)
+class Relation:
+    """A table or view of the catalog, with its comment and columns."""
+
+    schema: str  # main (stored and serving tables) or analyst (views for analysts)
+    name: str
+    kind: str  # table | view
+    comment: str | None
+    columns: tuple[Column, ...]
+
+
+def describe(db_path: str | os.PathLike[str] | None = None) -> list[Relation]:
+    """Every table and view of the catalog with its columns and their comments."""
     path = Path(db_path) if db_path is not None else db.default_db_path()
-    con = db.connect_read(path)
+    con = _open(path, MEMORY_LIMIT)
     try:
-        try:
-            cur = con.execute(sql)
-            if cur.description is None:
-                return QueryResult((), (), ())
-            columns = tuple(d[0] for d in cur.description)
-            types = tuple(str(d[1]) for d in cur.description)
-            rows = cur.fetchmany(limit) if limit is not None else cur.fetchall()
-        except duckdb.Error as exc:  # DuckDB may report errors at execute or at fetch
-            msg = db._first_line(exc)
-            if "read-only" in msg.lower() or "read only" in msg.lower():
-                raise InputError(
-                    f"the catalog is opened read-only; `deeproot sql` cannot change it ({msg})"
-                ) from exc
-            raise InputError(f"query failed: {msg}") from exc
-        return QueryResult(columns, types, tuple(tuple(r) for r in rows))
+        rels = con.execute(
+            "SELECT schema_name, table_name, 'table', comment FROM duckdb_tables() "
+            "WHERE database_name = 'catalog' AND NOT temporary "
+            "UNION ALL SELECT schema_name, view_name, 'view', comment FROM duckdb_views() "
+            "WHERE database_name = 'catalog' AND NOT internal AND NOT temporary "
+            "ORDER BY 1 = 'main', 1, 3, 2"
+        ).fetchall()
+        cols: dict[tuple[str, str], list[Column]] = {}
+        for s, t, c, typ, com in con.execute(
+            "SELECT schema_name, table_name, column_name, data_type, comment "
+            "FROM duckdb_columns() WHERE database_name = 'catalog' "
+            "ORDER BY schema_name, table_name, column_index"
+        ).fetchall():
+            cols.setdefault((s, t), []).append(Column(c, typ, com or None))
     finally:
         con.close()
-
-
-def _plain(value: Any) -> Any:
-    import datetime as dt
-    import decimal
-
-    if isinstance(value, dt.datetime | dt.date | dt.time):
-        return value.isoformat()
-    if isinstance(value, decimal.Decimal):
-        return float(value)
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, bytes):
-        return value.hex()
-    return value
-
-
-def to_records(result: QueryResult) -> list[dict[str, Any]]:
-    """Rows as JSON-ready dicts."""
-    return [dict(zip(result.columns, (_plain(v) for v in row), strict=True)) for row in result.rows]
-
-
-def to_csv(result: QueryResult) -> str:
-    """RFC 4180 CSV with a header; lists and structs as JSON."""
-    import csv
-    import io
-    import json
-
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(result.columns)
-    for row in result.rows:
-        w.writerow(
-            ""
-            if v is None
-            else json.dumps(_plain(v), ensure_ascii=False)
-            if isinstance(v, list | tuple | dict)
-            else _plain(v)
-            for v in row
-        )
-    return buf.getvalue()
+    return [
+        Relation(s, t, k, com or None, tuple(cols.get((s, t), ()))) for s, t, k, com in rels
+    ]

@@ -1,17 +1,22 @@
-"""`deeproot catalog build|import-csv`, `deeproot recommend`, `deeproot sql`: thin wrappers."""
+"""`deeproot catalog build|import-csv|export`, `deeproot recommend`, `deeproot sql`: thin CLI."""
 
 from __future__ import annotations
 
 import json
+import sys
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from deeproot.catalog.output import Format as FormatOpt
+from deeproot.catalog.recommend import Ranking as RankingOpt
+from deeproot.catalog.recommend import Table as TableOpt
 from deeproot.errors import InputError
 
 _DB_HELP = "Catalog database (default: $DEEPROOT_DATA_DIR/catalog.duckdb, else ./deeproot-data/)."
+_WAIT_HELP = "Wait up to SECONDS for the store's lock (a crawl or build running), not fail."
 
 
 def _progress() -> Any:
@@ -31,15 +36,17 @@ def _progress() -> Any:
 
 
 def _print_report(rep: Any, as_json: bool) -> None:
+    from deeproot.terminal import printable
+
     if as_json:
         typer.echo(json.dumps(rep.to_json(), ensure_ascii=False, indent=2))
         return
     for s in rep.skipped:
-        typer.echo(f"skipped crawl {s.crawl_id}: {s.reason}", err=True)
+        typer.echo(printable(f"skipped crawl {s.crawl_id}: {s.reason}"), err=True)
     if rep.skipped_rows:
         typer.echo(f"skipped {len(rep.skipped_rows)} CSV row(s) without a goodsNo", err=True)
     typer.echo(
-        f"catalog {rep.db_path}: {len(rep.added)} crawl(s) added, {len(rep.replaced)} replaced, "
+        f"catalog {rep.db_path}: {len(rep.added)} crawl(s) added, "
         f"{len(rep.unchanged)} unchanged, {len(rep.skipped)} skipped; "
         f"{rep.texts_tagged:,} new ingredient text(s) tagged"
     )
@@ -63,15 +70,19 @@ def build_cmd(
     workers: Annotated[
         int | None, typer.Option("--workers", help="Tagging processes (default: one per CPU).")
     ] = None,
+    wait: Annotated[
+        float | None, typer.Option("--wait", metavar="SECONDS", help=_WAIT_HELP)
+    ] = None,
     as_json: Annotated[
-        bool, typer.Option("--json", help="Print the build report as JSON.")
+        bool, typer.Option("--json", help="Print the build report as JSON (deeproot.build/1).")
     ] = False,
 ) -> None:
     """Build or refresh the catalog from every complete crawl in the Parquet store."""
     from deeproot.catalog.build import build
 
     rep = build(
-        data, db, retag=retag, memory_limit=memory_limit, workers=workers, progress=_progress()
+        data, db, retag=retag, memory_limit=memory_limit, workers=workers,
+        progress=_progress(), wait=wait,
     )
     _print_report(rep, as_json)
 
@@ -89,8 +100,11 @@ def import_csv_cmd(
             "2024-11-07, when the original crawl was published).",
         ),
     ] = None,
+    wait: Annotated[
+        float | None, typer.Option("--wait", metavar="SECONDS", help=_WAIT_HELP)
+    ] = None,
     as_json: Annotated[
-        bool, typer.Option("--json", help="Print the import report as JSON.")
+        bool, typer.Option("--json", help="Print the import report as JSON (deeproot.build/1).")
     ] = False,
 ) -> None:
     """Import the original DeepRoot crawl CSVs into the catalog as one pseudo-crawl."""
@@ -102,8 +116,23 @@ def import_csv_cmd(
             when = datetime.fromisoformat(crawled_at)
         except ValueError as exc:
             raise InputError(f"--crawled-at {crawled_at!r} is not an ISO date/time") from exc
-    rep = import_csv(files, db, crawled_at=when, progress=_progress())
+    rep = import_csv(files, db, crawled_at=when, progress=_progress(), wait=wait)
     _print_report(rep, as_json)
+
+
+def export_cmd(
+    out: Annotated[Path, typer.Argument(help="Folder for the Parquet files (created).")],
+    db: Annotated[Path | None, typer.Option("--db", help=_DB_HELP)] = None,
+) -> None:
+    """Export the catalog's derived tables (products, tags, flags, history) as Parquet."""
+    from deeproot.catalog.export import export
+
+    for path, n in export(out, db):
+        typer.echo(f"{path}: {n:,} rows")
+
+
+def _split(values: list[str] | None) -> list[str]:
+    return [v.strip() for raw in values or [] for v in raw.split(",") if v.strip()]
 
 
 def recommend_cmd(
@@ -121,14 +150,43 @@ def recommend_cmd(
     ] = None,
     top: Annotated[int, typer.Option("--top", help="Products per category.")] = 3,
     ranking: Annotated[
-        str, typer.Option("--ranking", help="seed (rating, reviews) or bayes.")
-    ] = "seed",
+        RankingOpt, typer.Option("--ranking", help="seed (rating, reviews) or bayes.")
+    ] = RankingOpt.seed,
     all_brands: Annotated[
         bool, typer.Option("--all-brands", help="Allow several per brand.")
     ] = False,
     table: Annotated[
-        str, typer.Option("--table", help="Ingredient table: seed or extended.")
-    ] = "extended",
+        TableOpt, typer.Option("--table", help="Ingredient table.")
+    ] = TableOpt.extended,
+    free_of: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--free-of",
+            metavar="FAMILY,...",
+            help="Leave out products with these families: sulfate_surfactant, silicone, "
+            "paraben, mineral_oil, synthetic_colour, fragrance (comma-separated or repeated).",
+        ),
+    ] = None,
+    no_allergens: Annotated[
+        bool,
+        typer.Option("--no-allergens", help="Leave out products with an MFDS fragrance allergen."),
+    ] = False,
+    include_sold_out: Annotated[
+        bool, typer.Option("--include-sold-out", help="Show sold-out products too (marked).")
+    ] = False,
+    prefer_functional: Annotated[
+        bool,
+        typer.Option(
+            "--prefer-functional",
+            help="Rank products that state the 탈모 증상 완화 functional claim first.",
+        ),
+    ] = False,
+    prefer_allergen_free: Annotated[
+        bool,
+        typer.Option(
+            "--prefer-allergen-free", help="Rank products without fragrance allergens first."
+        ),
+    ] = False,
     db: Annotated[Path | None, typer.Option("--db", help=_DB_HELP)] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="JSON (schema deeproot.recommend/1).")
@@ -144,14 +202,25 @@ def recommend_cmd(
         types=wanted,
         categories=categories,
         top=top,
-        ranking=ranking,
+        ranking=ranking.value,
         all_brands=all_brands,
-        table=table,
+        table=table.value,
+        free_of=_split(free_of),
+        no_allergens=no_allergens,
+        include_sold_out=include_sold_out,
+        prefer_functional=prefer_functional,
+        prefer_allergen_free=prefer_allergen_free,
     )
     if as_json:
         typer.echo(json.dumps(res.to_json(), ensure_ascii=False, indent=2))
         return
+    _print_recommendations(res)
+
+
+def _print_recommendations(res: Any) -> None:
+    from deeproot.ingredients.flags import FLAG_LABELS
     from deeproot.taxonomy import scalp_type
+    from deeproot.terminal import printable
 
     label = ", ".join(f"{scalp_type(t).ko} {t}" for t in res.types)
     typer.echo(f"scalp type: {label}; ranking {res.ranking}, {res.table} ingredient table")
@@ -161,57 +230,148 @@ def recommend_cmd(
         for p in c.picks:
             price = f"  {p.price_sale:,} {p.currency or 'KRW'}" if p.price_sale is not None else ""
             rc = f"{p.review_count:,}" if p.review_count is not None else "?"
-            head = f"  {p.rank}. {p.brand or '?'} | {p.name} | ★{p.rating} ({rc} reviews)"
-            typer.echo(head + price)
+            star = f"★{p.rating}" if p.rating is not None else "★ unrated"
+            sold = "  [품절 sold out]" if p.sold_out else ""
+            head = f"  {p.rank}. {p.brand or '?'} | {p.name} | {star} ({rc} reviews)"
+            typer.echo(printable(head + price + sold))
             if p.matched:
                 why = ", ".join(
                     dict.fromkeys(f"{m.canonical or m.token} ({m.type})" for m in p.matched)
                 )
-                typer.echo(f"     why: {why}")
-            typer.echo(f"     {p.product_url}")
+                typer.echo(printable(f"     why: {why}"))
+            if p.hair_loss_functional_claim:
+                typer.echo("     기능성: 탈모 증상 완화 (hair-loss functional cosmetic)")
+            if p.allergens:
+                tag = "caution" if p.cautions else "allergens"
+                typer.echo(
+                    printable(f"     {tag}: {FLAG_LABELS['allergen']['ko']} "
+                              f"{', '.join(p.allergens)}")
+                )
+            if p.free_of:
+                typer.echo(
+                    "     free of: " + ", ".join(FLAG_LABELS[f]["en"] for f in p.free_of)
+                )
+            typer.echo(printable(f"     {p.product_url}"))
             if p.image_url:
-                typer.echo(f"     image: {p.image_url}")
+                typer.echo(printable(f"     image: {p.image_url}"))
 
 
-def _table(columns: tuple[str, ...], rows: list[list[str]]) -> str:
-    from rich.cells import cell_len
+def _params(values: list[str] | None) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for v in values or []:
+        name, sep, value = v.partition("=")
+        if not sep or not name.strip().isidentifier():
+            raise InputError(
+                f"--param {v!r} is not name=value; e.g. --param goods_no=A000000202566"
+            )
+        out[name.strip()] = value
+    return out
 
-    widths = [max([cell_len(c)] + [cell_len(r[i]) for r in rows]) for i, c in enumerate(columns)]
 
-    def line(cells: Any) -> str:
-        return " | ".join(c + " " * (w - cell_len(c)) for c, w in zip(cells, widths, strict=True))
+def _read_query(query: str | None, file: Path | None) -> str:
+    if file is not None and query is not None:
+        raise InputError("give the query as an argument or with --file, not both")
+    if file is not None:
+        if str(file) == "-":
+            return sys.stdin.read()
+        try:
+            return file.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise InputError(f"{file} is not UTF-8 text: {exc.reason}") from exc
+    if query is None:
+        raise InputError('no query; pass one, e.g. deeproot sql "SELECT count(*) FROM products"')
+    if query == "-":
+        return sys.stdin.read()
+    return query
 
-    out = [line(columns), "-+-".join("-" * w for w in widths)]
-    out += [line(r) for r in rows]
-    return "\n".join(s.rstrip() for s in out)
+
+def _print_schema(db: Path | None) -> None:
+    from deeproot.catalog.sql import describe
+    from deeproot.terminal import printable
+
+    for rel in describe(db):
+        name = rel.name if rel.schema == "main" else f"{rel.schema}.{rel.name}"
+        typer.echo(printable(f"{name} ({rel.kind}){': ' + rel.comment if rel.comment else ''}"))
+        for col in rel.columns:
+            com = f"  -- {col.comment}" if col.comment else ""
+            typer.echo(printable(f"    {col.name} {col.type}{com}"))
 
 
 def sql_cmd(
-    query: Annotated[str, typer.Argument(help="One SQL statement (the database is read-only).")],
+    query: Annotated[
+        str | None,
+        typer.Argument(
+            help="One SQL query (read-only); - reads it from stdin; `tables` lists the schema."
+        ),
+    ] = None,
+    file: Annotated[
+        Path | None, typer.Option("--file", "-f", help="Read the query from FILE (- for stdin).")
+    ] = None,
     db: Annotated[Path | None, typer.Option("--db", help=_DB_HELP)] = None,
-    fmt: Annotated[str, typer.Option("--format", help="table, csv or json.")] = "table",
+    fmt: Annotated[FormatOpt, typer.Option("--format", help="Output format.")] = FormatOpt.table,
+    param: Annotated[
+        list[str] | None,
+        typer.Option("--param", metavar="NAME=VALUE", help="Value for $NAME in the query."),
+    ] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Write to FILE (atomically) instead of stdout."),
+    ] = None,
+    max_rows: Annotated[
+        int | None,
+        typer.Option("--max-rows", help="Rows at most (default: 100 for table, else all; 0: all)."),
+    ] = None,
+    timeout: Annotated[
+        float, typer.Option("--timeout", metavar="SECONDS", help="Stop the query after this long.")
+    ] = 300.0,
+    schema: Annotated[
+        bool, typer.Option("--schema", help="Print tables, views, columns and their comments.")
+    ] = False,
 ) -> None:
-    """Query the catalog read-only (tables and views: see docs/catalog.md)."""
+    """Query the catalog read-only, in a sandbox (tables and views: `--schema`, docs/catalog.md)."""
+    from deeproot.catalog import output as out_fmt
     from deeproot.catalog import sql
 
-    if fmt not in sql.FORMATS:
-        raise InputError(f"unknown --format {fmt!r}; valid: {', '.join(sql.FORMATS)}")
-    res = sql.query(query, db)
-    if fmt == "json":
-        typer.echo(json.dumps(sql.to_records(res), ensure_ascii=False, indent=2))
-    elif fmt == "csv":
-        typer.echo(sql.to_csv(res), nl=False)
-    else:
-        rows = [["NULL" if v is None else str(v) for v in r] for r in res.rows]
-        typer.echo(_table(res.columns, rows))
-        typer.echo(f"({len(rows)} row{'s' if len(rows) != 1 else ''})")
+    if schema or (query is not None and query.strip().lower() == "tables" and file is None):
+        _print_schema(db)
+        return
+    text = _read_query(query, file)
+    if fmt is FormatOpt.parquet and output is None:
+        raise InputError("--format parquet writes a file; add --output FILE.parquet")
+    if output is not None:
+        from deeproot.files import check_output_path
+
+        check_output_path(output)
+    cap = (100 if fmt is FormatOpt.table else None) if max_rows is None else (max_rows or None)
+    res = sql.run_query(
+        text, db_path=db, params=_params(param), max_rows=cap, timeout_s=timeout,
+        memory_limit="4GB",
+    )
+    if res.truncated and fmt is not FormatOpt.table:
+        typer.echo(f"warning: only the first {cap:,} rows written (--max-rows)", err=True)
+    if fmt is FormatOpt.parquet:
+        out_fmt.write_parquet(res, output)
+        typer.echo(f"{output}: {len(res.rows):,} rows", err=True)
+        return
+    import shutil
+
+    width = shutil.get_terminal_size((100, 24)).columns
+    text_out = out_fmt.render(res, fmt.value, width)
+    if output is None:
+        typer.echo(text_out, nl=False)
+        return
+    from deeproot.files import atomic_output
+
+    with atomic_output(output) as tmp:
+        tmp.write_text(text_out, encoding="utf-8")
 
 
 def register(app: typer.Typer) -> None:
-    """Add `catalog build|import-csv`, `recommend` and `sql` to the app."""
+    """Add `catalog build|import-csv|export`, `recommend` and `sql` to the app."""
     group = typer.Typer(help="Build the DuckDB product catalog.", no_args_is_help=True)
     group.command("build")(build_cmd)
     group.command("import-csv")(import_csv_cmd)
+    group.command("export")(export_cmd)
     app.add_typer(group, name="catalog")
     app.command("recommend")(recommend_cmd)
     app.command("sql")(sql_cmd)
