@@ -179,7 +179,7 @@ def create_app(settings: Settings | None = None, service: "Service | None" = Non
     Raises:
         DataError: the model bundle does not load; InputError: bad settings.
     """
-    from fastapi import FastAPI, Query, Request
+    from fastapi import FastAPI, Path, Query, Request
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import HTMLResponse, JSONResponse, Response
     from fastapi.staticfiles import StaticFiles
@@ -276,7 +276,8 @@ def create_app(settings: Settings | None = None, service: "Service | None" = Non
     )
     def api_recommend(
         type: Annotated[list[str], Query(description="Scalp types: oily, 지성, 탈모성 …",
-                                         min_length=1, max_length=7)],
+                                         min_length=1, max_length=7,
+                                         examples=[["oily"], ["건성", "탈모성"]])],
         category: Annotated[list[str] | None, Query(description="Category keys or labels; "
                                                     "none: all seven", max_length=7)] = None,
         top: Annotated[int, Query(ge=1, le=20)] = 3,
@@ -309,7 +310,9 @@ def create_app(settings: Settings | None = None, service: "Service | None" = Non
         responses={200: {"description": "The deeproot.product/1 document."},
                    **_errors(404, 422, 503)},
     )
-    def api_product(goods_no: str) -> Response:
+    def api_product(
+        goods_no: Annotated[str, Path(description="The goodsNo", examples=["A900101000001"])],
+    ) -> Response:
         from deeproot.catalog.product import product
 
         svc.require_catalog()
