@@ -97,7 +97,7 @@ def test_partials_of_killed_runs_are_swept(tmp_path):
 def test_killed_batch_leaves_nothing_the_next_run_keeps(tmp_path):
     """kill -9 in the middle of writing, then a normal run: no partial file survives."""
     src = tmp_path / "in.csv"
-    src.write_text(rows_csv(3000), encoding="utf-8")
+    src.write_text(rows_csv(400), encoding="utf-8")
     out = tmp_path / "tags.jsonl"
     code = (
         "import os, signal, sys\n"
@@ -118,7 +118,7 @@ def test_killed_batch_leaves_nothing_the_next_run_keeps(tmp_path):
     records, _ = tag_csv(src)
     write_records(records, "jsonl", out, sys.stdout)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv", "tags.jsonl"]
-    assert len(out.read_text(encoding="utf-8").splitlines()) == 3000
+    assert len(out.read_text(encoding="utf-8").splitlines()) == 400
 
 
 # -- encodings and quotes ------------------------------------------------------------------------

@@ -8,6 +8,7 @@ key shared by two different standard names is ambiguous and never used.
 
 from __future__ import annotations
 
+import collections
 import csv
 import re
 import unicodedata
@@ -36,6 +37,12 @@ _FOLDS: tuple[tuple[str, str], ...] = (
     ("에이치씨엘", "에이치시엘"),
     ("피씨에이", "피시에이"),
     ("알코올", "알콜"),
+    # old label spellings of MFDS words: 히드록시에틸셀룰로오스, 가수분해콩단백질, 베르가못오일
+    ("가수분해", "하이드롤라이즈드"),  # old onto modern, so typos of the modern word still match
+    ("히드록시", "하이드록시"),
+    ("베르가모트", "베르가못"),
+    # MFDS renamed Pareth to Alketh and keeps 파레스 as the synonym (C12-14Sec-알케스-3)
+    ("알케스", "파레스"),
 )
 _FOLD_RE = re.compile("|".join(re.escape(a) for a, _ in _FOLDS))
 _FOLD_MAP = dict(_FOLDS)
@@ -163,20 +170,22 @@ class Dictionary:
         return folded_key in self._fold_keys
 
     def fuzzy(self, name: str, *, min_score: float = 92.0, min_len: int = 6) -> Lookup | None:
-        """A bounded fuzzy match: long enough, high score, length close, clear winner."""
+        """A bounded fuzzy match: long enough, high score, length close, clear winner, and the
+        same plant part, polymer and chemical (see `same_substance`)."""
         from rapidfuzz import fuzz, process
 
         k = fold(key(name))
         if len(k) < min_len or not re.search(r"[가-힣]", k):
             return None
         choices, names = self._near_length(len(k))
-        hits = process.extract(k, choices, scorer=fuzz.ratio, limit=3, score_cutoff=min_score)
+        hits = process.extract(k, choices, scorer=fuzz.ratio, limit=5, score_cutoff=min_score)
+        hits = [h for h in hits if _plausible_typo(k, h[0]) and same_substance(k, h[0])]
         if not hits:
             return self._one_typo(k, choices, names)
         best_key, score, idx = hits[0]
-        if not _plausible_typo(k, best_key):
-            return None
         best = names[idx]
+        if not same_substance(k, fold(key(best))) or _inside(k, fold(key(best))):
+            return None  # reached through a synonym that hides a different part or name
         # a near tie between two different standard names is a guess, not a match
         for _other_key, other_score, other_idx in hits[1:]:
             if names[other_idx] != best and score - other_score < 3:
@@ -202,13 +211,15 @@ class Dictionary:
         if len(k) < 6:
             return None
         hits = process.extract(k, choices, scorer=Levenshtein.distance, limit=3, score_cutoff=1)
+        hits = [h for h in hits if _plausible_typo(k, h[0]) and same_substance(k, h[0])]
         found = {names[i] for _, _, i in hits}
         if len(found) != 1:
             return None
         best_key = hits[0][0]
-        if not _plausible_typo(k, best_key):
+        name = next(iter(found))
+        if not same_substance(k, fold(key(name))) or _inside(k, fold(key(name))):
             return None
-        return Lookup(found.pop(), "fuzzy", float(fuzz.ratio(k, best_key)))
+        return Lookup(name, "fuzzy", float(fuzz.ratio(k, best_key)))
 
 
 _DIGITS = re.compile(r"\d")
@@ -221,7 +232,54 @@ def _plausible_typo(written: str, name: str) -> bool:
         return False
     if _DIGITS.findall(written) != _DIGITS.findall(name):
         return False
-    return not (written in name or name in written)
+    return not _inside(written, name)
+
+
+def _inside(a: str, b: str) -> bool:
+    return a in b or b in a
+
+
+# What a typo must not change (folded spellings: 메틸 -> 메칠, 다이 -> 디, 애씨드 -> 애시드).
+# Plant parts: any difference is another ingredient (예덕나무피 / 예덕나무잎, 치자나무꽃 /
+# 치자나무).
+# Words that merely contain a part syllable are removed first (피이지 is PEG, 애시드 an acid).
+_NOT_PARTS = re.compile(r"애시드|피이지|피피지|피시에이|피롤리|피리|피토|피크|씨엘|씨디")
+_PARTS = re.compile(
+    r"뿌리줄기|덩이줄기|꽃봉오리|알뿌리|껍질|뿌리|줄기|열매|과피|수피|종자|전초|과육|과즙|수액|"
+    r"캘러스|꽃잎|꽃|잎|씨|피|근|엽|싹|순|눈|심재|목부"
+)
+# Chemical words in classes: swapping one member for another is another substance (메칠 / 에칠,
+# 클로라이드 / 브로마이드, 코폴리머 / 크로스폴리머); a typo inside one word only loses it.
+_CHEM_CLASSES = tuple(
+    re.compile(p)
+    for p in (
+        r"이소프로필|메칠|에칠|프로필|부틸|펜틸|헥실|헵틸|옥틸|노닐|데실|운데실|라우릴|미리스틸|"
+        r"세틸|세테아릴|스테아릴|베헤닐|올레일|벤질|페닐",
+        r"테트라|펜타|헥사|트리|모노|디",
+        r"클로라이드|브로마이드|설페이트|설포네이트|포스페이트|나이트레이트|카보네이트|아세테이트|"
+        r"시트레이트|락테이트|벤조에이트|살리실레이트|글루코네이트|석시네이트|옥사이드|하이드록사이드",
+        r"소듐|포타슘|칼슘|마그네슘|징크|암모늄|알루미늄|카퍼|리튬|바륨|실버",
+        r"크로스폴리머|코폴리머|폴리머",
+        r"라우레스|파레스|세테스|스테아레스|올레스|미레스|데세스|코세스|트리데세스",
+    )
+)
+
+
+def same_substance(written: str, name: str) -> bool:
+    """Whether a fuzzy pair (folded keys) names the same substance: the same plant parts, the
+    same slash-separated structure, and no chemical word swapped for another of its class."""
+    if written.count("/") != name.count("/"):
+        return False
+    w_parts = sorted(_PARTS.findall(_NOT_PARTS.sub("", written)))
+    n_parts = sorted(_PARTS.findall(_NOT_PARTS.sub("", name)))
+    if w_parts != n_parts:
+        return False
+    for cls in _CHEM_CLASSES:
+        w = collections.Counter(cls.findall(written))
+        n = collections.Counter(cls.findall(name))
+        if (w - n) and (n - w):
+            return False
+    return True
 
 
 def _read_csv(name: str) -> list[dict[str, str]]:

@@ -30,7 +30,8 @@ _SENTENCE = re.compile(
     r"습니다|바랍니다|십시오|드립니다|변경될\s*수|함량|유래\s*성분|기재|표기|발견되|\s성분$"
 )
 _DIGIT_COMMA = re.compile(r"(?<=\d),(?=\d)")
-_LEAD_JUNK = re.compile(r"^[\s*'\"“”‘’`•·■□▶▷※\-–—_~+]+")
+# ᅳ/ㅡ (a vowel letter typed for a dash) never starts a name
+_LEAD_JUNK = re.compile(r"^[\s*'\"“”‘’`•·■□▶▷※\-–—_~+\u1173\u3161]+")
 _TRAIL_JUNK = re.compile(r"[\s*'\"“”‘’`•·.。_~+†‡§※]+$")
 _TRAIL_PAREN = re.compile(r"\s*[(\[{]([^()\[\]{}]*)[)\]}]\s*$")
 _TRAIL_AMOUNT = re.compile(
@@ -39,6 +40,13 @@ _TRAIL_AMOUNT = re.compile(
 _ILN = re.compile(r"\[?\s*ILN\d+\s*\]?", re.I)
 _HANGUL = re.compile(r"[가-힣]")
 _MAX_SEGMENT_NAME = 80
+
+
+# words of product names (used to recognise a product header glued to an ingredient)
+_PRODUCT_WORDS_RE = (
+    r"샴푸|린스|컨디셔너|트리트먼트|토닉|스케일러|에센스|앰플|세럼|미스트|스프레이|크림|로션|"
+    r"스칼프|헤어팩|두피팩|클렌저|폴리쉬"
+)
 
 
 class _Seg(str):
@@ -181,7 +189,7 @@ def _resplit(piece: str, d: Dictionary) -> list[str]:
     name, _ = _strip_decorations(piece)
     if len(name) < 4:
         return [piece]
-    for splitter in (_DIGIT_COMMA, re.compile(r"/"), re.compile(r"\s+")):
+    for splitter in (_DIGIT_COMMA, re.compile(r"/"), re.compile(r"\s+"), _NAME_DOT):
         if splitter.search(name):
             parts = _best_cut(splitter.split(name), splitter, d)
             if parts is not None:
@@ -193,7 +201,9 @@ def _resplit(piece: str, d: Dictionary) -> list[str]:
     return _cut_glued_label(piece, name, d)
 
 
-_LABELISH = re.compile(r"\s|\d+\s*(?:ml|g|매)|^\d{1,2}\.|TM|[-:]$", re.I)
+# "향료.티트리잎오일": a full stop between two names (never between digits: 0.2%)
+_NAME_DOT = re.compile(r"(?<!\d)\.(?!\d)")
+_LABELISH = re.compile(rf"\s|\d+\s*(?:ml|g|매)|^\d{{1,2}}\.|TM|[-:]$|{_PRODUCT_WORDS_RE}", re.I)
 
 
 def _cut_glued_label(piece: str, name: str, d: Dictionary) -> list[str]:
@@ -201,6 +211,8 @@ def _cut_glued_label(piece: str, name: str, d: Dictionary) -> list[str]:
     first one ("헤어 토닉 350ml정제수"): keep the ingredients, drop the label."""
     p = longest_known_prefix(name, d)
     q = _longest_known_suffix(name, d)
+    if q >= len(name) and p and _LABELISH.search(name[p:]):
+        return [name[:p].strip()]  # "리날룰2. 트리트먼트": an ingredient, then a product name
     if q >= len(name) or (p == 0 and q == 0):
         return [piece]
     middle = name[p:q] if p <= q else ""
@@ -224,7 +236,9 @@ def _longest_known_suffix(s: str, d: Dictionary) -> int:
 
 def _best_cut(parts: list[str], splitter: re.Pattern, d: Dictionary) -> list[str] | None:
     """Regroup parts (joined by the original separator) into the fewest known names."""
-    joiner = "," if splitter is _DIGIT_COMMA else "/" if splitter.pattern == "/" else " "
+    joiner = {_DIGIT_COMMA.pattern: ",", "/": "/", _NAME_DOT.pattern: "."}.get(
+        splitter.pattern, " "
+    )
     n = len(parts)
     best: list[list[str] | None] = [None] * (n + 1)
     best[0] = []
@@ -253,7 +267,7 @@ def _split_slashes(piece: str, d: Dictionary) -> list[str]:
 
 def _split_words(text: str, d: Dictionary) -> list[str]:
     """A space-separated list: words, merged where a name holds spaces, segmented where glued."""
-    words = text.split()
+    words = _paren_words(text.split())
     out: list[str] = []
     i = 0
     while i < len(words):
@@ -266,12 +280,30 @@ def _split_words(text: str, d: Dictionary) -> list[str]:
                     break
         else:
             w = words[i]
-            if _known_name(w, d) or len(w) < 8:
+            if _known_name(w, d) or len(w) < 8 or "(" in w:
                 out.append(w)
             else:
                 out.extend(_segment(w, d))
             i += 1
     return out
+
+
+def _paren_words(words: list[str]) -> list[str]:
+    """Words with spaces inside parentheses joined back ("아쿠아(아벤느 온천수)") and a bare
+    parenthesised group joined to the word before it ("향료 (식물 유래 향)")."""
+    out: list[str] = []
+    depth = 0
+    for w in words:
+        if depth > 0 or (w.startswith("(") and out and depth == 0 and not _opens(out[-1])):
+            out[-1] = out[-1] + " " + w
+        else:
+            out.append(w)
+        depth = max(0, depth + w.count("(") - w.count(")"))
+    return out
+
+
+def _opens(word: str) -> bool:
+    return word.count("(") > word.count(")")
 
 
 def _segment(run: str, d: Dictionary, *, require_full: bool = False) -> list[str]:
@@ -351,14 +383,52 @@ def _make_token(text: str, group: str | None, position: int, d: Dictionary) -> T
     name, attrs = _strip_decorations(text)
     if not name or not re.search(r"[가-힣A-Za-z]", name):
         return None
-    if _SENTENCE.search(name) and not d.known(name):
-        return None  # a seller's note, not an ingredient
+    if not d.known(name):
+        if _SENTENCE.search(name) or is_note(name) or _PRODUCT_ONLY.search(name):
+            return None  # a seller's note or a product name, not an ingredient
+        name, attrs = _name_in_parens(name, attrs, d)
     return Token(
         text=text, name=name, attrs=attrs, group=group, position=position, segmented=segmented
     )
 
 
-__all__ = ["MAX_TEXT_CHARS", "parse"]
+# Seller's notes split into words ("식물 / 유래 / 향"): a piece made only of these words is a note.
+_NOTE_WORDS = (
+    r"식물|식물성|천연|자연|유래|향|성분|유기농|오가닉|인증|원료|함유|코코넛|추출|합성|무첨가"
+)
+_NOTE = re.compile(rf"^[\s*※/·,]*(?:(?:{_NOTE_WORDS})[\s*※/·,]*)+$")
+# A product name that ended up as a piece ("그루밍토닉", "스프레이"): it ends in a product word.
+# Invented from the real headers seen in the shared crawl; applies only to unknown names.
+_PRODUCT_WORDS = (
+    r"샴푸|린스|컨디셔너|트리트먼트|토닉|스케일러|에센스|앰플|세럼|미스트|스프레이|크림|로션|"
+    r"스칼프팩|헤어팩|클렌저"
+)
+_PRODUCT_ONLY = re.compile(rf"^[^,]{{0,30}}(?:{_PRODUCT_WORDS})$")
+_LEAD_PAREN = re.compile(r"^\(([^()]{1,40})\)\s*")
+
+
+def is_note(name: str) -> bool:
+    """Whether an unknown piece is a seller's note made of note words only (식물 유래 향)."""
+    return bool(_NOTE.match(name))
+
+
+def _name_in_parens(
+    name: str, attrs: tuple[str, ...], d: Dictionary
+) -> tuple[str, tuple[str, ...]]:
+    """An unknown name whose parentheses hold the real one: "(헤어그루밍토닉)정제수" (a header
+    in front), "아쿠아(아벤느 온천수)" (the MFDS name inside, after a brand word)."""
+    m = _LEAD_PAREN.match(name)
+    if m and d.known(name[m.end() :]):
+        return name[m.end() :], (m.group(1), *attrs)
+    for k, inner in enumerate(attrs):
+        words = inner.split()
+        for cand in (inner, "".join(words), words[-1] if len(words) > 1 else ""):
+            if len(cand) >= 2 and d.known(cand):
+                return cand, (*attrs[:k], name, *attrs[k + 1 :])
+    return name, attrs
+
+
+__all__ = ["MAX_TEXT_CHARS", "is_note", "parse"]
 
 
 # --- fast path for plain comma lists ---------------------------------------------------------
