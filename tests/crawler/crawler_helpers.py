@@ -14,12 +14,13 @@ import pyarrow.parquet as pq
 import pytest
 
 from deeproot.cli.main import main
-from deeproot.crawler.testsite import SiteProduct, layout_of
+from deeproot.crawler.testsite import SiteProduct
+from deeproot.crawler.testsite.render import listing_image
 from deeproot.taxonomy import category
 
 SITE = "https://www.oliveyoung.co.kr"
 SMALL_CATS = ("scalp_tonic", "scalp_pack_scaler")
-SKIP = ("crawled_at", "crawl_id", "listing_hash")
+SKIP = ("crawled_at", "crawl_id", "listing_hash", "ingredients_at")
 
 
 def expected_text(p: SiteProduct) -> str | None:
@@ -33,41 +34,86 @@ def expected_text(p: SiteProduct) -> str | None:
     return t.strip()
 
 
+def card_has_rating(rank: int) -> bool:
+    """The imitation's cards at rank % 17 == 8 carry an empty star width (`width:%`)."""
+    return rank % 17 != 8
+
+
 def expected_records(
-    products: list[SiteProduct], *, drop: set[str] = frozenset(), layout_mix: float = 0.3
+    products: list[SiteProduct],
+    *,
+    drop: set[str] = frozenset(),
+    cats: tuple[str, ...] | None = None,
+    details: str | None = None,
 ) -> dict[tuple[str, str], dict]:
-    """(goods_no, category) -> the record a correct crawl stores (minus times and ids)."""
+    """(goods_no, category) -> the record a correct crawl stores (minus times and ids).
+
+    Product-level listing fields come from the product's card in the first crawled category
+    (`cats` order, default the order categories first appear in `products`); ingredients, the
+    functional claim and the review stats from the site's product pages, which show the first
+    entry of a goodsNo. `details`: the detail layout when every detail page is fetched.
+    """
     first: dict[str, SiteProduct] = {}
     for p in products:
         first.setdefault(p.goods_no, p)
-    out: dict[tuple[str, str], dict] = {}
+    order = list(cats) if cats else list(dict.fromkeys(p.category for p in products))
     rank: dict[str, int] = {}
+    entries: list[tuple[SiteProduct, int]] = []
     for p in products:
         rank[p.category] = rank.get(p.category, 0) + 1
+        entries.append((p, rank[p.category]))
+    primary: dict[str, tuple[SiteProduct, int]] = {}
+    for p, r in entries:
+        if p.category not in order:
+            continue
+        cur = primary.get(p.goods_no)
+        if cur is None or (order.index(p.category), r) < (order.index(cur[0].category), cur[1]):
+            primary[p.goods_no] = (p, r)
+    out: dict[tuple[str, str], dict] = {}
+    for p, r in entries:
         key = (p.goods_no, p.category)
-        if key in out or p.goods_no in drop:
+        if key in out or p.goods_no in drop or p.category not in order:
             continue
         d = first[p.goods_no]
-        out[key] = {
+        c, crank = primary[p.goods_no]
+        exact = c.review_count <= 999 and card_has_rating(crank)
+        rec = {
             "goods_no": p.goods_no,
             "category": p.category,
             "disp_cat_no": category(p.category).disp_cat_no,
-            "brand": d.brand,
-            "name": d.name,
-            "price_sale": d.price_sale,
-            "price_list": d.price_list,
+            "brand": c.brand,
+            "name": c.name,
+            "price_sale": c.price_sale,
+            "price_list": c.price_list,
             "currency": "KRW",
-            "rating": d.rating,
-            "review_count": d.review_count,
-            "image_url": d.image_url,
+            "rating": c.rating if exact else d.rating,
+            "review_count": c.review_count if exact else d.review_count,
+            "image_url": listing_image(c.image_url),
             "product_url": f"{SITE}/store/goods/getGoodsDetail.do?goodsNo={p.goods_no}",
             "ingredients_text": expected_text(d),
             "has_ingredients": d.ingredients_text is not None,
-            "listing_rank": rank[p.category],
+            "listing_rank": r,
             "carried": False,
             "carried_from": None,
-            "source_layout": layout_of(p.goods_no, layout_mix),
+            "source_layout": "listing",
+            "sold_out": c.sold_out,
+            "functional_claim": d.functional_claim,
+            "review_source": "listing" if exact else "stats",
         }
+        if details:
+            rec |= {
+                "brand": d.brand,
+                "name": d.name,
+                "price_sale": d.price_sale,
+                "price_list": d.price_list,
+                "rating": d.rating,
+                "review_count": d.review_count,
+                "image_url": d.image_url,
+                "source_layout": details,
+                "sold_out": d.sold_out,
+                "review_source": "detail",
+            }
+        out[key] = rec
     return out
 
 

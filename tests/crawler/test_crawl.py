@@ -16,7 +16,8 @@ from crawler_helpers import (
 
 from deeproot.crawler import PRODUCT_SCHEMA
 from deeproot.crawler.storage import is_complete
-from deeproot.crawler.testsite import serve
+from deeproot.crawler.testsite import build_site, serve
+from deeproot.taxonomy import CATEGORIES
 
 CATS = ",".join(SMALL_CATS)
 
@@ -28,15 +29,25 @@ def test_small_crawl_exact_records(small_site, small_products, tmp_path, capsys)
             capsys, "--categories", CATS, "--base-url", site.base_url, "--out", str(out)
         )
     assert rc == 0, err
-    expected = expected_records(small_products)
+    expected = expected_records(small_products, cats=SMALL_CATS)
     [part] = partitions(out)
     got = comparable(read_records(part))
     assert got == expected
     assert len(got) == 112
-    # one detail and one notice request per goodsNo (8 goods are listed in both categories)
+    # fewest requests: one notice per goodsNo (8 goods are listed in both categories), the review
+    # stats only where the card's count is capped (999+) or its star width is empty, no details
     goods = {k[0] for k in expected}
-    assert site.count("detail") == site.count("notice") == len(goods) == 104
+    need_stats = {k[0] for k, r in expected.items() if r["review_source"] == "stats"}
+    assert site.count("notice") == len(goods) == 104
+    assert site.count("stats") == len(need_stats) == 42
+    assert site.count("detail") == 0
     assert site.count("listing") == 3  # 64 rows = 2 pages of 48, 48 rows = 1 page
+    assert sum(r["sold_out"] for r in got.values()) == 6
+    assert {r["functional_claim"] for r in got.values()} == {
+        None,
+        "해당사항 없음",
+        "탈모 증상의 완화에 도움을 주는 기능성 화장품",
+    }
     table = pq.read_table(part)
     assert table.schema.equals(PRODUCT_SCHEMA, check_metadata=False)
     crawl_id = part.parent.name.removeprefix("crawl_id=")
@@ -44,17 +55,48 @@ def test_small_crawl_exact_records(small_site, small_products, tmp_path, capsys)
     assert is_complete(out, crawl_id)
     assert (part.parent / "_SUCCESS").read_text().strip() == crawl_id
     manifest = json.loads((out / "crawls" / f"{crawl_id}.json").read_text())
-    assert manifest["status"] == "complete"
+    assert manifest["status"] == "complete" and manifest["schema"] == "deeproot.crawl/1"
     assert manifest["records"] == 112 and manifest["errors"] == []
     assert manifest["settings"]["base_url"] == site.base_url
+    assert manifest["requests_by_kind"] == {"robots": 1, "listing": 3, "notice": 104, "stats": 42}
     assert not (out / "crawls" / f"{crawl_id}.records.jsonl").exists()
     lines = stdout.splitlines()
-    assert lines[0].startswith(f"crawl {crawl_id}: complete (112 products, 212 requests, 0 retries")
-    assert lines[2].split() == ["scalp_tonic", "64", "64", "64", "0", "0", "0", "0"]
-    assert lines[3].split() == ["scalp_pack_scaler", "48", "48", "48", "0", "0", "0", "0"]
-    assert lines[4].split() == ["total", "112", "112", "0", "0", "0", "0"]
+    assert lines[0].startswith(
+        f"crawl {crawl_id}: complete (112 products, 150 requests = 1.34/product, 0 retries"
+    )
+    assert lines[2].split() == ["scalp_tonic", "64", "64", "64", "0", "0", "0", "3", "0"]
+    assert lines[3].split() == ["scalp_pack_scaler", "48", "48", "48", "0", "0", "0", "3", "0"]
+    assert lines[4].split() == ["total", "112", "112", "0", "0", "0", "6", "0"]
+    assert "requests: 1 robots, 3 listing, 104 notice, 42 stats, 0 detail" in lines
     assert "quality gates: passed" in lines
     assert f"partition: {part}" in lines
+
+
+def test_both_layouts_with_details(small_products, tmp_path, tmp_path_factory, capsys):
+    """--details reads every detail page: the real 2025 layout and the legacy one give the
+    same product fields (hashed class suffixes of the 2025 pages differ per build seed)."""
+    products = [p for p in small_products if p.category == "scalp_pack_scaler"][:30]
+    for layout, seed in (("2025", "build-a"), ("legacy", "")):
+        site_dir = build_site(
+            products, tmp_path_factory.mktemp(f"site-{layout}"), layout=layout, hash_seed=seed
+        )
+        out = tmp_path / layout
+        with serve(site_dir) as site:
+            rc, _, err = crawl(
+                capsys,
+                "-c",
+                "scalp_pack_scaler",
+                "--base-url",
+                site.base_url,
+                "--out",
+                str(out),
+                "--details",
+            )
+        assert rc == 0, err
+        expected = expected_records(products, details=layout)
+        assert comparable(read_records(partitions(out)[0])) == expected
+        assert site.count("detail") == site.count("notice") == 30
+        assert site.count("stats") == 0  # the detail page has the exact count
 
 
 def test_second_full_crawl_compares_and_keeps_first(small_site, small_products, tmp_path, capsys):
@@ -77,29 +119,39 @@ def test_second_full_crawl_compares_and_keeps_first(small_site, small_products, 
     assert rc == 0
     assert len(partitions(out)) == 2
     assert first.read_bytes() == before  # earlier crawls are never touched
-    assert comparable(read_records(partitions(out)[1])) == expected_records(small_products)
+    assert comparable(read_records(partitions(out)[1])) == expected_records(
+        small_products, cats=SMALL_CATS
+    )
     assert "compared with crawl" in stdout and "(112 refetched unchanged)" in stdout
     assert site.count("listing") == 3 + 5  # 24 per page: 3 + 2 pages
 
 
 def test_full_size_crawl_every_real_row(all_products, tmp_path_factory, tmp_path, capsys):
+    """The real 2025 layout crawled end to end equals the source data field by field."""
     site_dir = tmp_path_factory.mktemp("site-full")
     from deeproot.crawler.testsite import build_site
 
     build_site(all_products, site_dir)
     out = tmp_path / "data"
     with serve(site_dir) as site:
-        rc, stdout, err = crawl(capsys, "--base-url", site.base_url, "--out", str(out))
+        rc, stdout, err = crawl(capsys, "--base-url", site.base_url, "--out", str(out), "--json")
     assert rc == 0, err
     got = comparable(read_records(partitions(out)[0]))
-    expected = expected_records(all_products)
+    expected = expected_records(all_products, cats=tuple(c.key for c in CATEGORIES))
     assert len(expected) == 1051
     assert got == expected
-    assert site.count("detail") == 894
+    assert site.count("detail") == 0 and site.count("notice") == 894
     # 26 rows have no ingredient row; 4 of those goods are listed in two categories
     missing = sum(1 for r in got.values() if not r["has_ingredients"])
     assert missing == 30
-    assert "total" in stdout and "quality gates: passed" in stdout
+    assert sum(1 for r in got.values() if r["sold_out"]) == 69
+    report = json.loads(stdout)
+    capped = {k[0] for k, r in expected.items() if r["review_source"] == "stats"}
+    assert site.count("stats") == len(capped)
+    # issue 14's aim: <= 1.35 requests per product for complete records (was 1.726)
+    assert report["requests"] == 1 + 25 + 894 + len(capped)
+    assert report["requests_per_product"] <= 1.35
+    assert report["schema"] == "deeproot.crawl/1" and report["exit_code"] == 0
 
 
 def test_output_is_not_a_folder_or_bad_input(tmp_path, capsys, monkeypatch):
@@ -107,24 +159,26 @@ def test_output_is_not_a_folder_or_bad_input(tmp_path, capsys, monkeypatch):
     blocker = tmp_path / "file"
     blocker.write_text("x")
     rc, out, err = crawl(capsys, "--out", str(blocker / "data"), "--base-url", "http://127.0.0.1:9")
-    assert rc == 1 and out == ""
+    assert rc == 3 and out == ""
     assert (
         err == f"error: output folder {blocker / 'data'} is not writable: {blocker} is a file; "
         "choose --out\n"
     )
     rc, out, err = crawl(capsys, "--out", str(tmp_path / "d"), "--base-url", "htp:/x")
-    assert (rc, out) == (1, "")
+    assert (rc, out) == (3, "")
     assert err == (
         "error: malformed --base-url 'htp:/x'; give scheme and host, e.g. http://127.0.0.1:8000\n"
     )
     rc, out, err = crawl(capsys, "--out", str(tmp_path / "d"), "-c", "shampoo,lotion")
-    assert (rc, out) == (1, "")
+    assert (rc, out) == (3, "")
     assert err.startswith("error: unknown category 'lotion'; valid: shampoo (샴푸), ")
     assert err.count("\n") == 1
     rc, out, err = crawl(capsys, "--out", str(tmp_path / "d"), "--rows-per-page", "50")
-    assert err == "error: --rows-per-page 50 is not offered by the site; use 24, 36 or 48\n"
+    assert rc == 2 and "'50' is not one of '24', '36', '48'" in err
+    rc, out, err = crawl(capsys, "--out", str(tmp_path / "d"), "--browser", "sometimes")
+    assert rc == 2 and "'sometimes' is not one of 'auto', 'always', 'never'" in err
     rc, out, err = crawl(capsys, "--out", str(tmp_path / "d"), "--resume")
-    assert rc == 1
+    assert rc == 3
     assert (
         err == f"error: nothing to resume in {tmp_path / 'd'}: no unfinished crawl; "
         "run without --resume\n"
@@ -132,9 +186,10 @@ def test_output_is_not_a_folder_or_bad_input(tmp_path, capsys, monkeypatch):
     assert not (tmp_path / "d").exists()  # bad input writes nothing
 
 
-def test_help_lists_every_option(capsys):
+def test_help_lists_every_option(capsys, monkeypatch):
     from deeproot.cli.main import main
 
+    monkeypatch.setenv("COLUMNS", "200")
     rc = main(["crawl", "--help"])
     text = capsys.readouterr().out
     assert rc == 0
@@ -150,8 +205,15 @@ def test_help_lists_every_option(capsys):
         "--incremental",
         "--ignore-robots",
         "--config",
+        "--details",
+        "--recheck-days",
+        "--check",
+        "--wait",
+        "--max-lost",
     ):
         assert opt in text
+    assert "auto|always|never" in text and "24|36|48" in text
+    assert "list" in text and "prune" in text  # the subcommands
 
 
 def test_max_pages_limits_listing_and_json_report(small_site, tmp_path, capsys):
@@ -188,6 +250,9 @@ def test_max_pages_limits_listing_and_json_report(small_site, tmp_path, capsys):
         "missing_ingredients": 0,
         "errors": 0,
         "listed": 64,
+        "seen": 24,
+        "lost": 0,
+        "sold_out": 2,
     }
     assert report["partition"] == str(partitions(out)[0])
     assert report["settings"]["max_pages"] == 1
@@ -217,7 +282,7 @@ def test_resume_refuses_a_crawl_that_is_still_running(tmp_path, capsys):
     finally:
         sleeper.kill()
         sleeper.wait()
-    assert (rc, out) == (1, "")
+    assert (rc, out) == (3, "")
     assert err == (
         f"error: crawl 20261126T000000Z-abcd is still running (pid {sleeper.pid}); "
         "wait for it to finish\n"

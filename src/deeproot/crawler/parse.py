@@ -209,11 +209,41 @@ _SOLDOUT_CLASS = (
 )
 
 
+_CARD = "li[@criteo-goods]"
+
+
+class _Own:
+    """Lookups inside one listing card that ignore cards nested in it (malformed pages leave
+    tags unclosed, so every later card ends up inside the previous one)."""
+
+    def __init__(self, li: Selector) -> None:
+        self.li = li
+        self.depth = li.xpath(f"count(ancestor-or-self::{_CARD})").get()
+
+    def _mine(self, found: list[Selector]) -> list[Selector]:
+        return [f for f in found if f.xpath(f"count(ancestor::{_CARD})").get() == self.depth]
+
+    def css(self, css: str) -> list[Selector]:
+        return self._mine(list(self.li.css(css)))
+
+    def xpath(self, xp: str) -> list[Selector]:
+        return self._mine(list(self.li.xpath(xp)))
+
+    def first(self, css: str) -> Selector | None:
+        found = self.css(css)
+        return found[0] if found else None
+
+    def attr(self, css: str, name: str) -> str | None:
+        el = self.first(css)
+        return el.attrib.get(name) if el is not None else None
+
+
 def card_sold_out(li: Selector) -> bool:
     """True when a listing card is marked sold out (`.status_flag.soldout` or 품절 flag text)."""
-    if li.xpath(f".//*[{_SOLDOUT_CLASS}]"):
+    own = _Own(li)
+    if own.xpath(f".//*[{_SOLDOUT_CLASS}]"):
         return True
-    return any("품절" in (t or "") for t in li.css(".status_flag::text").getall())
+    return any("품절" in (_text(t) or "") for t in own.css(".status_flag"))
 
 
 def parse_listing(html: str, page_url: str = "") -> ListingPage:
@@ -227,30 +257,27 @@ def parse_listing(html: str, page_url: str = "") -> ListingPage:
         goods = goods_no_of(li)
         if goods is None:
             continue
-        info = _first(li, "div[class~=prd_info]") or li
-        href = (_first(info, "a.prd_thumb") or info).attrib.get("href")
+        own = _Own(li)
+        href = own.attr("a.prd_thumb", "href")
         if href and not href.startswith(("http://", "https://", "/")):
             href = None
-        point = _first(info, ".review_point")
+        point = own.first(".review_point")
         count_text = ""
         if point is not None:
             tail = [t.strip() for t in point.xpath("following-sibling::text()").getall()]
             count_text = next((t for t in tail if t), "")
-        img = (
-            info.css("a.prd_thumb img::attr(src)").get()
-            or info.css("a.prd_thumb img::attr(data-original)").get()
-        )
-        sale = _int(_text(_first(info, ".prd_price .tx_cur .tx_num")))
-        org = _int(_text(_first(info, ".prd_price .tx_org .tx_num")))
+        img = own.attr("a.prd_thumb img", "src") or own.attr("a.prd_thumb img", "data-original")
+        sale = _int(_text(own.first(".prd_price .tx_cur .tx_num")))
+        org = _int(_text(own.first(".prd_price .tx_org .tx_num")))
         cards.append(
             ListingCard(
                 goods_no=goods,
                 href=urljoin(page_url, href) if href else None,
-                brand=_text(_first(info, ".tx_brand")) or "",
-                name=_text(_first(info, ".tx_name")) or "",
+                brand=_text(own.first(".tx_brand")) or "",
+                name=_text(own.first(".tx_name")) or "",
                 price_sale=sale,
                 price_list=org if org is not None else sale,
-                rating=_rating_from_style(info.css(".review_point .point::attr(style)").get()),
+                rating=_rating_from_style(own.attr(".review_point .point", "style")),
                 review_count_text=count_text,
                 image_url=img.strip() if img else None,
                 sold_out=card_sold_out(li),

@@ -202,6 +202,7 @@ def _run_worker(
     try:
         proc.stdin.write(json.dumps(job, ensure_ascii=False))
         proc.stdin.close()
+        proc.stdin = None  # so communicate() below never touches the closed pipe
         for line in proc.stdout:
             try:
                 ev = json.loads(line)
@@ -254,7 +255,10 @@ def page_urls(s: CrawlSettings) -> list[tuple[str, str, str]]:
 
     out = []
     for c in s.categories:
-        q = f"dispCatNo={c.disp_cat_no}&fltDispCatNo=&prdSort=01&pageIdx=1"
+        q = (
+            f"dispCatNo={c.disp_cat_no}&fltDispCatNo=&prdSort=01&pageIdx=1"
+            f"&rowsPerPage={s.rows_per_page}&searchTypeSort=btn_thumb"
+        )
         out.append((c.key, "listing", url(LISTING_PATH, q)))
     stats = (
         f"{STATS_HOST}{stats_path(goods)}"
