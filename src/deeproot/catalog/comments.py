@@ -55,7 +55,7 @@ COLUMNS: dict[str, str] = {
     "n_records": "Records ingested.",
     "imported_at": "When it was ingested (UTC).",
     "goods_no": "Olive Young goods number (A/B + 12 digits).",
-    "category": "Category key: shampoo, conditioner, ... (deeproot.taxonomy).",
+    "category": "Category key (deeproot.taxonomy): shampoo, rinse_conditioner, scalp_tonic, ...",
     "brand": "Brand as listed.",
     "name": "Product name; in ingredient tables, the token without decorations.",
     "price_sale": "Sale price (KRW), NULL when unknown.",

@@ -207,7 +207,7 @@ def describe(db_path: str | os.PathLike[str] | None = None) -> list[Relation]:
             "WHERE database_name = 'catalog' AND NOT temporary "
             "UNION ALL SELECT schema_name, view_name, 'view', comment FROM duckdb_views() "
             "WHERE database_name = 'catalog' AND NOT internal AND NOT temporary "
-            "ORDER BY 1 = 'main', 1, 3, 2"
+            "ORDER BY schema_name = 'main', schema_name, 3, table_name"
         ).fetchall()
         cols: dict[tuple[str, str], list[Column]] = {}
         for s, t, c, typ, com in con.execute(
