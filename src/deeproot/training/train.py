@@ -503,6 +503,7 @@ def _train_one(
                     }
                 ),
             )
+            _write_text(out / "metrics.jsonl", "")
     y_train = np.stack([to_classes([r[k] for r in tr_rows], n_classes) for k in symptoms], 1)
     weights = [class_weights(y_train[:, h], n_classes) for h in range(len(symptoms))]
     model = build_model(
