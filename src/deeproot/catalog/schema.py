@@ -132,10 +132,10 @@ GROUP BY ALL;
 
 CREATE OR REPLACE TABLE text_flag_summary AS
 SELECT t.text_hash,
-       list(DISTINCT f.flag ORDER BY {flags_order.replace("flag", "f.flag")})
-           FILTER (WHERE f.flag IS NOT NULL) AS flags,
-       list(DISTINCT f.canonical ORDER BY f.canonical)
-           FILTER (WHERE f.flag = 'allergen') AS allergens,
+       coalesce(list(DISTINCT f.flag ORDER BY {flags_order.replace("flag", "f.flag")})
+           FILTER (WHERE f.flag IS NOT NULL), []::VARCHAR[]) AS flags,
+       coalesce(list(DISTINCT f.canonical ORDER BY f.canonical)
+           FILTER (WHERE f.flag = 'allergen'), []::VARCHAR[]) AS allergens,
        coalesce(bit_or({_flag_bit_case("f.flag")}), 0)::INTEGER AS flag_mask,
        bool_and(t.error IS NULL AND NOT t.placeholder AND t.n_ingredients > 0) AS listed_ok
 FROM texts t LEFT JOIN text_flags f USING (text_hash)
