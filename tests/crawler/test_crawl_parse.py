@@ -2,21 +2,28 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from deeproot.crawler.parse import (
     DetailInfo,
     Notice,
+    ReviewStats,
     canonical,
     is_challenge,
     is_deleted,
     parse_detail,
     parse_listing,
     parse_notice,
+    parse_review_stats,
     rebase,
+    stop_reason,
     strip_tracking,
 )
 from deeproot.crawler.testsite import SiteProduct
 from deeproot.crawler.testsite.render import (
+    AKAMAI_HTML,
     CHALLENGE_HTML,
+    CHALLENGE_LATE_HTML,
     NOT_FOUND_HTML,
     detail_2025,
     detail_legacy,
@@ -25,6 +32,7 @@ from deeproot.crawler.testsite.render import (
 )
 
 CODE = "1000001000400080001"
+FIXTURES = Path(__file__).with_name("fixtures")
 
 
 def product(i: int, **kw) -> SiteProduct:
@@ -71,7 +79,10 @@ def test_listing_paging_links():
 def test_detail_legacy_and_meta_fallback():
     p = product(1)
     info = parse_detail(detail_legacy(p, CODE))
-    assert info == DetailInfo("브랜드1", p.name, 17600, 32000, 4.8, 89, p.image_url, "legacy")
+    assert info == DetailInfo(
+        "브랜드1", p.name, 17600, 32000, 4.8, 89, p.image_url, "legacy", sold_out=False
+    )
+    assert parse_detail(detail_legacy(product(1, sold_out=True), CODE)).sold_out is True
     # without the price block the eg: meta tags are used
     html = detail_legacy(p, CODE)
     start, end = html.index('<div class="price">'), html.index('<p class="prd_flag"')
@@ -79,13 +90,77 @@ def test_detail_legacy_and_meta_fallback():
     assert (info2.price_sale, info2.price_list) == (17600, 32000)
 
 
-def test_detail_2025_matches_class_prefix_not_hash():
+def test_detail_2025_golden_fixtures_every_field_by_prefix():
+    """Every field of issue 14's table from fixture pages in the real structure; the two
+    fixtures differ only in their hashed class suffixes."""
+    a = (FIXTURES / "detail_2025_a.html").read_text(encoding="utf-8")
+    b = (FIXTURES / "detail_2025_b.html").read_text(encoding="utf-8")
+    assert a != b and "__gZoOZ" in a and "__gZoOZ" not in b
+    image = (
+        "https://image.oliveyoung.co.kr/cfimages/cf-goods/uploads/images/thumbnails/550/10/"
+        "0000/0021/A00000021083403ko.jpg?l=ko"
+    )
+    expected = DetailInfo(
+        brand="아로마티카",
+        name="아로마티카 로즈마리 스칼프 스케일링 샴푸 400ml",
+        price_sale=28000,
+        price_list=32000,
+        rating=4.8,
+        review_count=62,
+        image_url=image,
+        layout="2025",
+        sold_out=False,
+    )
+    assert parse_detail(a) == parse_detail(b) == expected
+    plain = parse_detail((FIXTURES / "detail_2025_plain.html").read_text(encoding="utf-8"))
+    assert plain == DetailInfo(
+        brand="닥터포헤어",
+        name="닥터포헤어 폴리젠 스칼프 토닉 100ml",
+        price_sale=19800,
+        price_list=19800,  # no price-before: not discounted
+        rating=4.6,
+        review_count=1204,
+        image_url=(
+            "https://image.oliveyoung.co.kr/cfimages/cf-goods/uploads/images/thumbnails/550/10/"
+            "0000/0019/A00000019092807ko.jpg?l=ko"
+        ),  # og:image
+        layout="2025",
+        sold_out=False,
+    )
+    assert parse_detail("<html><body><p>nothing</p></body></html>") is None
+
+
+def test_detail_2025_offline_site_matches_the_real_structure():
     p = product(3)
     a, b = detail_2025(p, CODE, "2025"), detail_2025(p, CODE, "other-seed")
     assert a != b  # different hashed class names
-    expected = DetailInfo("브랜드3", p.name, 17600, 32000, 4.8, 2855, p.image_url, "2025")
+    expected = DetailInfo(
+        "브랜드3", p.name, 17600, 32000, 4.8, 2855, p.image_url, "2025", sold_out=False
+    )
     assert parse_detail(a) == parse_detail(b) == expected
-    assert parse_detail("<html><body><p>nothing</p></body></html>") is None
+    assert parse_detail(detail_2025(product(3, sold_out=True), CODE)).sold_out is True
+
+
+def test_listing_cards_sold_out_and_capped_counts():
+    page = parse_listing((FIXTURES / "listing_cards.html").read_text(encoding="utf-8"))
+    capped, exact = page.cards
+    assert (capped.goods_no, capped.sold_out, capped.review_capped) == ("A000000210834", True, True)
+    assert capped.review_count is None and capped.rating == 4.8
+    assert (exact.sold_out, exact.review_capped, exact.review_count) == (False, False, 57)
+    assert exact.rating == 4.5 and exact.price_list == exact.price_sale == 12900
+    # a sold-out flag changes the listing fingerprint (an incremental crawl sees it)
+    assert (
+        capped.fingerprint()
+        != type(capped)(**(capped.__dict__ | {"sold_out": False})).fingerprint()
+    )
+
+
+def test_review_stats_json():
+    body = (FIXTURES / "review_stats.json").read_text(encoding="utf-8")
+    assert parse_review_stats(body) == ReviewStats(rating=4.7, review_count=12345)
+    assert parse_review_stats('{"data": {"reviewCount": "2,048"}}') == ReviewStats(None, 2048)
+    for bad in ("", "<html>blocked</html>", '{"data": null}', '{"status": "FAIL"}', "[1]"):
+        assert parse_review_stats(bad) is None
 
 
 def test_notice_variants():
@@ -114,6 +189,13 @@ def test_notice_variants():
         "<tr><th>화장품법에 따라 기재해야 하는 모든 성분</th><td>물<br>향료</td></tr></table>"
     )
     assert parse_notice(table) == Notice("ok", "물\n향료")
+    claim = "탈모 증상의 완화에 도움을 주는 기능성 화장품"
+    with_claim = parse_notice(notice_fragment(product(1, functional_claim=claim)))
+    assert with_claim == Notice("ok", text, claim)
+    assert parse_notice(
+        '<dl class="detail_info_list"><dt>기능성 화장품 식품의약품안전처 심사필 유무</dt>'
+        "<dd>해당사항 없음</dd></dl>"
+    ) == Notice("missing", None, "해당사항 없음")
 
 
 def test_detail_page_delivery_blocks_are_not_ingredients():
@@ -130,6 +212,14 @@ def test_challenge_and_deleted_pages():
     )
     assert not is_challenge(ordinary)
     assert is_challenge("<html><head><title>Just a moment...</title></head></html>")
+    # markers after 40 KB of script, under an ordinary title: the whole body is searched
+    assert CHALLENGE_LATE_HTML.index("_cf_chl_opt") > 40 * 1024
+    assert "잠시만" not in CHALLENGE_LATE_HTML and "Just a moment" not in CHALLENGE_LATE_HTML
+    assert stop_reason(403, CHALLENGE_LATE_HTML) == "challenge"
+    assert stop_reason(200, "<html></html>", {"cf-mitigated": "challenge"}) == "challenge"
+    assert stop_reason(403, AKAMAI_HTML) == "blocked"  # Akamai: Access Denied / Reference #
+    assert stop_reason(200, AKAMAI_HTML) is None  # only as a 403
+    assert stop_reason(403, "<html>Forbidden</html>") is None  # bare 403s count elsewhere
     assert is_deleted(NOT_FOUND_HTML) and not is_deleted(detail_legacy(product(1), CODE))
 
 
