@@ -65,7 +65,7 @@
         if (f.size > maxBytes) {
           li.className = "bad";
           return Promise.resolve(fill(form.dataset.msgSize, {
-            name: f.name, size: (f.size / 1048576).toFixed(0), mb: form.dataset.maxMb }));
+            name: f.name, size: (f.size / 1048576).toFixed(f.size < 10485760 ? 1 : 0), mb: form.dataset.maxMb }));
         }
         return head(f).then(function (bytes) {
           if (!isPhoto(bytes)) {
