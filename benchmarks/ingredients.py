@@ -6,7 +6,7 @@ kind of disagreement; tagging throughput on the real rows (cold and warm) and on
 built from real tokens (single process and a worker pool).
 
     .venv/bin/python benchmarks/ingredients.py [--crawl ../shared/deeproot-scalp-data]
-        [--synthetic 1000000] [--workers 2]
+        [--synthetic 1000000] [--workers 2] [--flag-overhead 50000]
 """
 
 from __future__ import annotations
@@ -151,6 +151,71 @@ def _why_orig(text: str, t: str) -> str:
     return "?"
 
 
+def flag_counts(rows: list[dict], tagger: Tagger) -> None:
+    """Rows per flag and per category (file), and the unknown tokens that could hide a flag."""
+    from rapidfuzz import fuzz, process
+
+    from deeproot.ingredients.dictionary import fold, key
+    from deeproot.ingredients.flags import FLAGS, load_flag_index
+
+    cats = sorted({r["file"] for r in rows})
+    per: dict[str, collections.Counter] = {f: collections.Counter() for f in FLAGS}
+    n_cat: collections.Counter = collections.Counter(r["file"] for r in rows)
+    unknown: collections.Counter = collections.Counter()
+    flagged = 0
+    for r in rows:
+        res = tagger.tag(r["ingredient"])
+        flagged += bool(res.flags)
+        for f in res.flag_keys:
+            per[f][r["file"]] += 1
+        unknown.update(res.unknown)
+    print(f"\nflags: {flagged:,} of {len(rows):,} rows carry at least one flag")
+    print("  rows per flag and category:")
+    print(f"  {'flag':20} {'all':>5} " + " ".join(f"{c:>9}" for c in cats))
+    print(f"  {'(rows)':20} {len(rows):5} " + " ".join(f"{n_cat[c]:9}" for c in cats))
+    for f in FLAGS:
+        print(f"  {f:20} {sum(per[f].values()):5} " + " ".join(f"{per[f][c]:9}" for c in cats))
+    index = load_flag_index()
+    members = sorted({m for f in FLAGS for m in index.members(f)})
+    folded = [fold(m) for m in members]
+    suspects = []
+    for name, n in unknown.most_common():
+        hit = process.extractOne(fold(key(name)), folded, scorer=fuzz.ratio, score_cutoff=65)
+        if hit is not None:
+            member = members[hit[2]]
+            flags = [f for f in FLAGS if member in index.members(f)]
+            suspects.append(f"{name} x{n} ~ {member} ({', '.join(flags)})")
+    print(f"  unknown tokens that could hide a flag ({len(suspects)}):")
+    for line in suspects:
+        print(f"    {line}")
+
+
+def flag_overhead(rows: list[dict], texts: list[str], repeats: int = 3) -> None:
+    """Tagging time with flags off and on, fresh taggers, alternating, best of `repeats`."""
+    from deeproot.ingredients import tagger as tagger_mod
+
+    best: dict[tuple[str, bool], float] = {}
+    real = [r["ingredient"] for r in rows]
+    for _ in range(repeats):
+        for flags in (False, True):
+            for label, data in (("real", real), ("synthetic", texts)):
+                tagger_mod._PARSED.clear()
+                tg = Tagger(flags=flags)
+                t0 = time.process_time()  # CPU time: the box is shared, wall time is noisy
+                for t in data:
+                    tg.tag(t)
+                dt = time.process_time() - t0
+                k = (label, flags)
+                best[k] = min(best.get(k, dt), dt)
+    print("\nflags overhead (CPU s; fresh tagger per run, parse cache cleared, best of 3):")
+    for label, data in (("real", real), ("synthetic", texts)):
+        off, on = best[(label, False)], best[(label, True)]
+        print(
+            f"  {label:9} {len(data):7,} lists: flags off {off:.3f} s, on {on:.3f} s "
+            f"({len(data) / on:,.0f} lists/s), ratio on/off {on / off:.3f}"
+        )
+
+
 def _pool_init() -> None:
     global _TAGGER
     _TAGGER = Tagger()
@@ -186,6 +251,9 @@ def main() -> None:
     ap.add_argument("--crawl", type=Path, default=DEFAULT_CRAWL)
     ap.add_argument("--synthetic", type=int, default=1_000_000)
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    ap.add_argument(
+        "--flag-overhead", type=int, default=50_000, help="synthetic lists for the flags on/off"
+    )
     args = ap.parse_args()
 
     print(
@@ -205,6 +273,9 @@ def main() -> None:
     print(f"rows parsed: {len(rows):,} (all without error)")
     recognition(rows, cold)
     agreement(rows, cold)
+    flag_counts(rows, cold)
+    if args.flag_overhead:
+        flag_overhead(rows, synthetic_lists(rows, args.flag_overhead))
 
     print("\nthroughput:")
     print(

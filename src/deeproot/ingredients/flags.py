@@ -152,19 +152,29 @@ class FlagIndex:
         self._by_key: dict[str, list[FlagEntry]] = {}
         for e in entries:
             self._by_key.setdefault(key(e.match), []).append(e)
-        # family membership by rule, per standard-name key (a curated name outranks a rule)
-        self._rules: dict[str, list[tuple[str, str]]] = {}
-        for name, inci in mfds:
-            hits = rule_flags(name, inci)
-            if hits:
-                self._rules.setdefault(key(name), []).extend(hits)
+        # MFDS rows by standard-name key; the family rules run on a row the first time its name
+        # is looked up (a catalog meets a few thousand of the 21,723 names)
+        # (standard names are the dictionary's own strings, so no key() is needed here)
+        self._inci: dict[str, str] = dict(mfds)
         self._cache: dict[str, tuple[FlagHit, ...]] = {}
+        self._members: dict[str, list[str]] = {}
+
+    def _rule_hits(self, canonical: str) -> list[tuple[str, str]]:
+        inci = self._inci.get(canonical)
+        return rule_flags(canonical, inci) if inci is not None else []
 
     def members(self, flag: str) -> list[str]:
         """Standard-name keys of a flag (curated and by rule), for documentation and tests."""
-        out = {k for k, es in self._by_key.items() if any(e.flag == flag for e in es)}
-        out |= {k for k, hs in self._rules.items() if any(f == flag for f, _ in hs)}
-        return sorted(out)
+        if not self._members:
+            by_flag: dict[str, set[str]] = {f: set() for f in FLAGS}
+            for k, es in self._by_key.items():
+                for e in es:
+                    by_flag[e.flag].add(k)
+            for name in self._inci:
+                for f, _ in self._rule_hits(name):
+                    by_flag[f].add(key(name))
+            self._members = {f: sorted(v) for f, v in by_flag.items()}
+        return self._members[flag]
 
     def match_written(self, written: str) -> tuple[FlagHit, ...]:
         """Flags a written name carries on its own when it reaches no standard name: a bare
@@ -187,7 +197,7 @@ class FlagIndex:
             if e.flag not in seen:
                 seen.add(e.flag)
                 found.append(FlagHit(e.flag, e.name, e.source, "name"))
-        for flag, rule in self._rules.get(key(canonical), ()):
+        for flag, rule in self._rule_hits(canonical):
             if flag not in seen:
                 seen.add(flag)
                 found.append(FlagHit(flag, rule, FLAG_SOURCES[flag], "rule"))

@@ -61,14 +61,14 @@ class Tagger:
     per-text caches are shared by every call.
     """
 
-    def __init__(self, table: str = "extended", *, fuzzy: bool = True):
+    def __init__(self, table: str = "extended", *, fuzzy: bool = True, flags: bool = True):
         self.table: Table = load_table(table)
         self.dictionary: Dictionary = load_dictionary()
         self.fuzzy = fuzzy
-        self.flag_index: FlagIndex = load_flag_index()
+        self.flag_index: FlagIndex | None = load_flag_index() if flags else None
         self._flag_cache: dict[tuple[str, str | None, str], tuple[FlagMatch, ...]] = {}
         self._norm: dict[str, tuple[str | None, str, float]] = {}
-        self._pieces: dict[str, tuple[bool, tuple[IngredientMatch, ...], list]] = {}
+        self._pieces: dict[str, tuple] = {}
 
     # -- normalising ---------------------------------------------------------------------------
 
@@ -144,13 +144,18 @@ class Tagger:
             text = strip_controls(text)
         fast = self._fast(text) if text else None
         if fast is not None:
-            ingredients, found = fast
+            ingredients, found, found_flags = fast
             groups: tuple[str, ...] = ()
             placeholder = False
         else:
             parsed = self.parse(text)
             ingredients = tuple(self.normalize(t) for t in parsed.tokens)
             found = [m for ing in ingredients for m in self._matches(ing)]
+            found_flags = (
+                [f for ing in ingredients for f in self._cached_flags(ing)]
+                if self.flag_index is not None
+                else []
+            )
             groups, placeholder = parsed.groups, parsed.placeholder
         matches: list[IngredientMatch] = []
         seen: set[tuple[str, str, str]] = set()
@@ -165,33 +170,24 @@ class Tagger:
             placeholder=placeholder,
             ingredients=ingredients,
             groups=groups,
-            flags=self._flags(ingredients),
+            flags=_unique_flags(found_flags) if found_flags else (),
         )
 
-    def _flags(self, ingredients: tuple[Ingredient, ...]) -> tuple[FlagMatch, ...]:
-        """Flag evidence, one per (flag, entry, standard name), in list order."""
-        out: list[FlagMatch] = []
-        seen: set[tuple[str, str, str]] = set()
-        cache = self._flag_cache
-        for ing in ingredients:
-            ck = (ing.token.text, ing.canonical, ing.how)
-            found = cache.get(ck)
-            if found is None:
-                found = self._ingredient_flags(ing)
-                if len(cache) >= _PIECE_CACHE_MAX:
-                    cache.clear()
-                cache[ck] = found
-            for f in found:
-                sig = (f.flag, f.entry, f.canonical)
-                if sig not in seen:
-                    seen.add(sig)
-                    out.append(f)
-        return tuple(out)
+    def _cached_flags(self, ing: Ingredient) -> tuple[FlagMatch, ...]:
+        ck = (ing.token.text, ing.canonical, ing.how)
+        found = self._flag_cache.get(ck)
+        if found is None:
+            found = self._ingredient_flags(ing)
+            if len(self._flag_cache) >= _PIECE_CACHE_MAX:
+                self._flag_cache.clear()
+            self._flag_cache[ck] = found
+        return found
 
     def _ingredient_flags(self, ing: Ingredient) -> tuple[FlagMatch, ...]:
         """Flags of one ingredient: its standard name, else its written name (a bare CI
         number), plus a decoration that names an ingredient (판테놀(덱스판테놀))."""
         index = self.flag_index
+        assert index is not None
         out: list[FlagMatch] = []
         if ing.canonical is not None:
             for h in index.match(ing.canonical):
@@ -233,7 +229,9 @@ class Tagger:
             )
         return tuple(out)
 
-    def _fast(self, text: str) -> tuple[tuple[Ingredient, ...], list[IngredientMatch]] | None:
+    def _fast(
+        self, text: str
+    ) -> tuple[tuple[Ingredient, ...], list[IngredientMatch], list[FlagMatch]] | None:
         """Ingredients and matches of a plain comma list from per-piece caches; None -> parser.
 
         Gives exactly what the full parser gives (tests check this on every real row), at a
@@ -245,12 +243,13 @@ class Tagger:
         cache = self._pieces
         out: list[Ingredient] = []
         found: list[IngredientMatch] = []
+        found_flags: list[FlagMatch] = []
         last = len(pieces) - 1
         for i, piece in enumerate(pieces):
             entry = cache.get(piece)
             if entry is None:
                 entry = self._piece(piece)
-            known, ms, placed = entry
+            known, ms, placed, fl = entry
             pos = len(out)
             ings = placed[pos] if pos < len(placed) else None
             if ings is None:
@@ -260,14 +259,22 @@ class Tagger:
             out.extend(ings)
             if ms:
                 found.extend(ms)
-        return tuple(out), found
+            if fl:
+                found_flags.extend(fl)
+        return tuple(out), found, found_flags
 
-    def _piece(self, piece: str) -> tuple[bool, tuple[IngredientMatch, ...], list]:
-        """Cache entry of one piece: known?, its matches, its ingredients by start position."""
+    def _piece(
+        self, piece: str
+    ) -> tuple[bool, tuple[IngredientMatch, ...], list, tuple[FlagMatch, ...]]:
+        """Cache entry of one piece: known?, its matches, its ingredients by start position,
+        its flags."""
         toks = piece_tokens(piece, self.dictionary)
         ings = tuple(self.normalize(t) for t in toks)
         ms = tuple(m for i in ings for m in self._matches(i))
-        entry = (piece_known(piece, self.dictionary), ms, [ings])
+        fl: tuple[FlagMatch, ...] = ()
+        if self.flag_index is not None:
+            fl = tuple(f for i in ings for f in self._ingredient_flags(i))
+        entry = (piece_known(piece, self.dictionary), ms, [ings], fl)
         if len(self._pieces) >= _PIECE_CACHE_MAX:
             self._pieces.clear()
         self._pieces[piece] = entry
@@ -291,6 +298,18 @@ class Tagger:
             placed.extend([None] * (pos + 1 - len(placed)))
         placed[pos] = positioned
         return positioned
+
+
+def _unique_flags(found: list[FlagMatch]) -> tuple[FlagMatch, ...]:
+    """Flag evidence, one per (flag, entry, standard name), in list order."""
+    out: list[FlagMatch] = []
+    seen: set[tuple[str, str, str]] = set()
+    for f in found:
+        sig = (f.flag, f.entry, f.canonical)
+        if sig not in seen:
+            seen.add(sig)
+            out.append(f)
+    return tuple(out)
 
 
 _TAGGERS: dict[str, Tagger] = {}
