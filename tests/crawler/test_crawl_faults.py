@@ -591,7 +591,7 @@ def test_incremental_refetches_only_changed_and_rechecks_old_notices(
     total = [line for line in stdout.splitlines() if line.startswith("total")][0]
     # re-read products keep their listing: "unchanged", neither changed nor carried
     assert total.split()[1:5] == ["112", "0", str(n_changed), str(112 - n_changed - n_old)]
-    recheck_line = "ingredient re-checks: %d products, %d requests" % (n_old, len(old))
+    recheck_line = f"ingredient re-checks: {n_old} products, {len(old)} requests"
     assert recheck_line in stdout.splitlines()
 
 

@@ -84,7 +84,13 @@ def main() -> int:
 
     s = CrawlSettings.from_json(job["settings"])
     root = logging.getLogger()
-    root.handlers[:] = [_EventLog(events)]
+    handler = _EventLog(events)
+    if s.log_level != "DEBUG":
+        # Scrapy's (and Twisted's, Playwright's) own log only at DEBUG (-vv); ours from INFO
+        handler.addFilter(
+            lambda r: r.levelno >= logging.WARNING or r.name.startswith("deeproot")
+        )
+    root.handlers[:] = [handler]
     root.setLevel(logging.getLevelName(s.log_level))
     ckpt = Path(job["checkpoint"])
     done = {(r["goods_no"], r["category"]) for r in storage.read_checkpoint(ckpt)}
