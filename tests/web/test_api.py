@@ -7,8 +7,8 @@ import threading
 from pathlib import Path
 
 import pytest
-from conftest import jpeg
 
+from conftest import jpeg
 from deeproot.web.app import create_app
 from deeproot.web.service import Service
 from deeproot.web.settings import Settings
@@ -27,7 +27,8 @@ def client(service: Service):
         yield c
 
 
-SURVEY = {"survey_type": "건성", "concerns": ["hair_loss"], "categories": ["shampoo", "scalp_tonic"]}
+SURVEY = {"survey_type": "건성", "concerns": ["hair_loss"],
+          "categories": ["shampoo", "scalp_tonic"]}
 
 
 def _post(client, files, data=None, **kw):
@@ -210,7 +211,8 @@ def test_recommend_is_the_library_document(client, demo_db) -> None:
 
     r = client.get("/api/recommend", params={"type": ["oily", "탈모성"], "category": "shampoo"})
     assert r.status_code == 200
-    assert r.json() == recommend(demo_db, types=["oily", "탈모성"], categories=["shampoo"]).to_json()
+    want = recommend(demo_db, types=["oily", "탈모성"], categories=["shampoo"])
+    assert r.json() == want.to_json()
     assert r.json()["schema"] == "deeproot.recommend/1"
 
 

@@ -11,6 +11,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+
 from conftest import DEMO_PHOTO
 
 pytestmark = pytest.mark.browser

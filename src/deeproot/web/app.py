@@ -42,7 +42,8 @@ DIAGNOSE_FORM_SCHEMA: dict[str, Any] = {
         "categories": {
             "type": "array",
             "items": {"type": "string"},
-            "description": "Survey question 3: category keys or labels (shampoo, 샴푸 …); none: all.",
+            "description": "Survey question 3: category keys or labels (shampoo, 샴푸 …);"
+            " none: all.",
         },
         "lang": {"type": "string", "enum": ["ko", "en"], "default": "ko"},
         "force": {"type": "boolean", "default": False,
@@ -158,7 +159,8 @@ async def diagnose_request(svc: "Service", request: "Request") -> tuple[Any, "Su
                 request.stream(), boundary, limit=limit, max_files=svc.settings.max_photos
             )
         except ClientDisconnect:
-            raise HttpError(400, "the upload was interrupted; send it again", "bad_request")
+            raise HttpError(400, "the upload was interrupted; send it again",
+                            "bad_request") from None
         survey = survey_from_form(form)
         if not form.files:
             raise FieldError(

@@ -1,5 +1,7 @@
 """The pages' own words in Korean and English (results come translated from the library)."""
 
+# ruff: noqa: E501  (sentences of UI text read better unbroken)
+
 from __future__ import annotations
 
 LANGS = ("ko", "en")

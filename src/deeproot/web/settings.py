@@ -5,7 +5,7 @@ sets them directly (docs/web.md lists them):
 
 | variable | meaning | default |
 |---|---|---|
-| `DEEPROOT_SERVE_MODELS` | model bundle folder | `$DEEPROOT_DATA_DIR/models/default`, else the demo bundle |
+| `DEEPROOT_SERVE_MODELS` | model bundle folder | `$DEEPROOT_DATA_DIR/models/default`, else demo |
 | `DEEPROOT_SERVE_DB` | catalog database (opened read-only) | `$DEEPROOT_DATA_DIR/catalog.duckdb` |
 | `DEEPROOT_SERVE_DEMO_CATALOG` | `1`: the catalog is the bundled demo catalog | `0` |
 | `DEEPROOT_SERVE_DEVICE` | `auto`, `cpu` or `cuda` | `auto` |
