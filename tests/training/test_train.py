@@ -194,3 +194,73 @@ def test_single_symptom_run_uses_seed_recipe_and_exports(run: Path, tmp_path: Pa
     assert [m.file for m in b.models] == ["fine_scale.onnx"] and b.symptoms == ("fine_scale",)
     with pytest.raises(DataError, match="no model for symptom"):
         load_bundle(tmp_path / "b")
+
+
+def _tables(md: str) -> list[list[list[str]]]:
+    """Rows (cells) of every `| metric | model | majority baseline |` table in a report."""
+    tables, cur = [], None
+    for line in md.splitlines():
+        if line == "| metric | model | majority baseline |":
+            cur = []
+            tables.append(cur)
+        elif cur is not None and line.startswith("|") and not line.startswith("|---"):
+            cur.append([c.strip() for c in line.strip("|").split("|")])
+        elif not line.startswith("|"):
+            cur = None
+    return tables
+
+
+def test_evaluate_writes_report_and_plots_with_baseline(
+    bundle: Path, run: Path, tmp_path: Path, capsys
+) -> None:  # noqa: ANN001
+    index = json.loads((run / "run.json").read_text())["dataset"]["index"]
+    out = tmp_path / "ev"
+    args = ["evaluate", str(bundle), "--index", index, "--split", str(run / "split.json")]
+    assert main([*args, "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "macroF1" in text and f"wrote {out / 'report.md'}" in text
+    assert sorted(p.name for p in out.iterdir()) == [
+        "confusion.png",
+        "reliability.png",
+        "report.json",
+        "report.md",
+    ]
+    for png in ("confusion.png", "reliability.png"):
+        with Image.open(out / png) as im:
+            assert im.format == "PNG" and im.size[0] > 600 and im.size[1] > 500
+    rep = json.loads((out / "report.json").read_text())
+    n_val = len(json.loads((run / "split.json").read_text())["val"])
+    assert rep["n_images"] == n_val and rep["bundle_demo"] is True
+    (m,) = load_bundle(bundle).models
+    for k in SYMPTOM_KEYS:
+        r = rep["symptoms"][k]
+        # the same images through the same ONNX model as the export's own check
+        assert r["confusion"] == m.metrics[k]["confusion"]
+        assert r["ece"] == pytest.approx(m.metrics[k]["ece"], abs=2e-3)
+        assert r["ece_uncalibrated"] == pytest.approx(m.metrics[k]["ece_uncalibrated"], abs=2e-3)
+        for key in ("accuracy", "balanced_accuracy", "macro_f1", "qwk", "ece", "nll", "recall"):
+            assert f"majority_{key}" in r
+        assert r["majority_ece"] == pytest.approx(0.0, abs=1e-9)
+        assert r["majority_qwk"] == 0.0 and r["majority_recall"][r["majority_class"]] == 1.0
+    # every figure of the report has the baseline beside it
+    tables = _tables((out / "report.md").read_text())
+    assert len(tables) == 1 + len(SYMPTOM_KEYS)
+    assert len(tables[0]) == 8 and all(len(t) == 4 + 3 + 4 for t in tables[1:])
+    for t in tables:
+        for label, model, base in t:
+            assert label and model and base
+            for v in (model, base):
+                assert v == "–" or 0.0 <= float(v) <= 20.0, (label, v)
+    # --split hash with the run's seed and share selects the same validation visits
+    assert main(["evaluate", str(bundle), "--index", index, "--split", "hash", "--json"]) == 0
+    again = json.loads(capsys.readouterr().out)
+    assert again["n_images"] == n_val
+    assert again["symptoms"]["hair_loss"]["confusion"] == rep["symptoms"]["hair_loss"]["confusion"]
+
+
+def test_evaluate_refuses_bad_inputs(bundle: Path, run: Path, tmp_path: Path, capsys) -> None:  # noqa: ANN001
+    index = json.loads((run / "run.json").read_text())["dataset"]["index"]
+    assert main(["evaluate", str(bundle), "--index", index, "--split", "nope"]) == 3
+    assert "--split must be validation, hash, all or a run's split.json" in capsys.readouterr().err
+    assert main(["evaluate", str(tmp_path), "--index", index]) == 1
+    assert "bundle.json is missing" in capsys.readouterr().err

@@ -62,3 +62,36 @@ def test_temperature_fit_recovers_known_temperature() -> None:
     y = np.array([rng.choice(3, p=row) for row in p])
     # logits that are 2.5x too confident: the fitted temperature should undo it
     assert fit_temperature(true * 2.5, y) == pytest.approx(2.5, rel=0.1)
+
+
+def test_pretrained_reads_the_torch_cache_and_never_downloads(
+    tmp_path,
+    monkeypatch,
+    tiny,
+    capsys,  # noqa: ANN001
+) -> None:
+    import torch
+    from torchvision.models import efficientnet_b1
+
+    from deeproot.cli.main import main
+    from deeproot.training.models import build_model, imagenet_weights_file
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    expected = tmp_path / "torch" / "hub" / "checkpoints" / "efficientnet_b1_rwightman-bac287d4.pth"
+    with pytest.raises(InputError) as err:
+        imagenet_weights_file()
+    msg = str(err.value)
+    assert f"ImageNet weights are not in the torch cache ({expected})" in msg
+    assert "efficientnet_b1(weights='IMAGENET1K_V1')" in msg and "--weights FILE" in msg
+    code = main(["train", "--index", str(tiny), "--out", str(tmp_path / "r"), "--pretrained"])
+    err_text = capsys.readouterr().err.strip()
+    assert code == 3 and err_text.startswith("error: ImageNet weights") and "\n" not in err_text
+    # a cached file (here: random torchvision weights standing in for ImageNet's) is used
+    expected.parent.mkdir(parents=True)
+    ref = efficientnet_b1(weights=None).state_dict()
+    torch.save(ref, expected)
+    model = build_model(("hair_loss",), 3, pretrained=True)
+    own = model.state_dict()
+    for k, v in ref.items():
+        if k.startswith("features."):
+            assert torch.equal(own["backbone." + k[len("features.") :]], v), k

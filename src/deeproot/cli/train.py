@@ -140,6 +140,10 @@ def train_cmd(
             prefetch=prefetch,
         )
     cfg.check()
+    if cfg.pretrained and resume is None:
+        from deeproot.training.models import imagenet_weights_file
+
+        imagenet_weights_file()  # fail before any data is read when the cache lacks them
     de = distributed.env()
     if nproc > 1 and not de.active:
         argv = _argv(cfg, resume, as_json)
