@@ -16,7 +16,12 @@ a 640x480 "microscope" photo and a 4000x3000 "phone" photo (synthetic scalp JPEG
 - `deeproot --help` wall time;
 - the CUDA provider when onnxruntime has it.
 
+`--photo-check [N]` instead reports the photo check's pass/flag rates: N synthetic scalps under
+each of eight lights (white, warm, blue, a bluish-white LED ring, dim, red, green, yellow) and
+every real photograph bundled with scikit-image and matplotlib, plus a screenshot-like page.
+
     .venv/bin/python benchmarks/diagnose.py [--runs 30] [--cold 3] [--bundle DIR]
+    .venv/bin/python benchmarks/diagnose.py --photo-check 50
 """
 
 from __future__ import annotations
@@ -57,9 +62,9 @@ def export_bundle(root: Path, kind: str, size: int = 240) -> Path:
     """A B1 bundle (multihead: one model; per_symptom: six) exported with torch.onnx."""
     import torch
 
-    from deeproot.training.models import MultiHead
     from deeproot.diagnose.preprocess import Preprocess
     from deeproot.taxonomy import SEVERITIES_3, SYMPTOM_KEYS
+    from deeproot.training.models import MultiHead
 
     torch.manual_seed(0)
     root.mkdir(parents=True)
@@ -164,7 +169,98 @@ def quantize_bundle(src: Path, dst: Path, calib) -> Path:
     return dst
 
 
+LIGHTS = {
+    "white": (1.0, 1.0, 1.0),
+    "warm": (1.08, 0.96, 0.76),
+    "blue": (0.78, 0.92, 1.2),
+    "blue-white LED ring": (0.72, 0.9, 1.3),
+    "dim": (0.6, 0.6, 0.6),
+    "red": (1.15, 0.9, 0.85),
+    "green": (0.9, 1.1, 0.9),
+    "yellow": (1.1, 1.05, 0.7),
+}
+
+
+def photo_check(n: int) -> None:
+    """Pass/flag rates of `quality()` on tinted synthetic scalps and real non-scalp photos."""
+    import numpy as np
+    from PIL import Image, ImageDraw
+    from skimage import data
+
+    from deeproot.diagnose.images import quality
+    from deeproot.training.synthetic import render
+
+    rng = np.random.default_rng(7)
+    print("| light | scalps passing | structure score max |")
+    print("|---|---|---|")
+    total = ok_total = 0
+    t = time.perf_counter()
+    for light, tint in LIGHTS.items():
+        qs = []
+        for _ in range(n):
+            values = tuple(int(v) for v in rng.integers(0, 4, 6))
+            arr = np.asarray(render(values, rng), np.float32) * np.asarray(tint, np.float32)
+            qs.append(quality(Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8))))
+        ok = sum(q.ok for q in qs)
+        total, ok_total = total + n, ok_total + ok
+        print(f"| {light} | {ok}/{n} | {max(q.structure for q in qs):.2f} |")
+    per = (time.perf_counter() - t) / total * 1000
+    print(f"| all | {ok_total}/{total} ({ok_total / total:.1%}) | (render + check {per:.0f} ms) |")
+    real = {}
+    for name in sorted(getattr(data, "__all__", dir(data))):
+        f = getattr(data, name, None)
+        if (
+            name.startswith("_")
+            or not callable(f)
+            or name
+            in ("download_all", "lbp_frontal_face_cascade_filename", "binary_blobs", "data_dir")
+        ):
+            continue
+        try:
+            arr = f()
+        except Exception:  # noqa: BLE001 - fetched-on-demand data sets are not installed offline
+            continue
+        if isinstance(arr, tuple):
+            arr = arr[0]
+        arr = np.asarray(arr)
+        if (
+            arr.ndim not in (2, 3)
+            or min(arr.shape[:2]) < 64
+            or arr.ndim == 3
+            and arr.shape[2] not in (3, 4)
+        ):
+            continue
+        if arr.dtype != np.uint8:
+            arr = (arr.astype(np.float64) / max(1e-9, float(arr.max())) * 255).astype(np.uint8)
+        real[f"skimage {name}"] = Image.fromarray(arr).convert("RGB")
+    import matplotlib
+
+    mpl = Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"
+    real["matplotlib grace_hopper"] = Image.open(mpl).convert("RGB")
+    shot = Image.new("RGB", (1280, 800), (245, 246, 248))
+    d = ImageDraw.Draw(shot)
+    d.rectangle((0, 0, 1280, 48), fill=(32, 33, 36))
+    for r in range(20):
+        d.text(
+            (270, 80 + r * 30), "Lorem ipsum dolor sit amet, consectetur " * 3, fill=(20, 20, 20)
+        )
+    d.rectangle((1000, 700, 1200, 750), fill=(26, 115, 232))
+    real["screenshot-like page (drawn)"] = shot
+    print("\n| real non-scalp photo | flagged as | structure |")
+    print("|---|---|---|")
+    flagged = 0
+    for name, im in real.items():
+        q = quality(im)
+        flagged += not q.ok
+        what = q.warnings[0][1].split(";")[0].split(" (")[0] if q.warnings else "PASSED"
+        print(f"| {name} | {what} | {q.structure:.2f} |")
+    print(f"| all | {flagged}/{len(real)} flagged | |")
+
+
 def main() -> None:
+    if len(sys.argv) >= 2 and sys.argv[1] == "--photo-check":
+        photo_check(int(sys.argv[2]) if len(sys.argv) > 2 else 50)
+        return
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=30)
     ap.add_argument("--cold", type=int, default=3)
@@ -229,8 +325,8 @@ def main() -> None:
             print(f"{kind:12s} model only            p50 {p50:7.1f} ms  p95 {p95:7.1f} ms")
 
         # torch eager, same network and threads
-        from deeproot.training.models import MultiHead
         from deeproot.taxonomy import SYMPTOM_KEYS
+        from deeproot.training.models import MultiHead
 
         torch.set_num_threads(infer._threads())
         net = MultiHead(SYMPTOM_KEYS, 3).eval()

@@ -276,7 +276,7 @@ def diagnose(
         except images.PhotoError as exc:
             results.append(PhotoResult(name, "error", error=str(exc)))
             continue
-        q = images.quality(ph.image)
+        q = images.quality(ph.image, lang=lang)
         status = "diagnosed" if (q.ok or force) else "withheld"
         results.append(PhotoResult(name, status, None, q.warnings, ph.notes, ph.original_size))
         if status == "diagnosed":
