@@ -83,12 +83,13 @@ def make_pool(rng, n_texts: int, dist) -> list[str]:
 
 
 def write_crawl(out: Path, crawl_id: str, at: datetime, rows: dict) -> None:
+    """One complete crawl in the crawler's layout (docs/crawler.md), written here directly."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     from deeproot.crawler import storage
 
-    part = storage.partition_dir(out, crawl_id)
+    part = out / "products" / f"crawl_id={crawl_id}"
     part.mkdir(parents=True)
     table = pa.Table.from_pydict(
         rows
@@ -97,11 +98,15 @@ def write_crawl(out: Path, crawl_id: str, at: datetime, rows: dict) -> None:
             "crawled_at": [at] * len(rows["goods_no"]),
         }
     )
-    table = table.select(storage.PRODUCT_SCHEMA.names).cast(storage.PRODUCT_SCHEMA)
+    schema = storage.PRODUCT_SCHEMA
+    for f in schema:  # columns the crawler added since this script was written: NULL
+        if f.name not in table.column_names:
+            table = table.append_column(f.name, pa.nulls(len(table), f.type))
+    table = table.select(schema.names).cast(schema)
     pq.write_table(table, part / "part-0.parquet", row_group_size=100_000)
-    (part / storage.SUCCESS_MARKER).write_text("")
-    storage.crawls_dir(out).mkdir(exist_ok=True)
-    storage.manifest_path(out, crawl_id).write_text(
+    (part / "_SUCCESS").write_text("")
+    (out / "crawls").mkdir(exist_ok=True)
+    (out / "crawls" / f"{crawl_id}.json").write_text(
         json.dumps({"crawl_id": crawl_id, "status": "complete"})
     )
 
@@ -147,6 +152,7 @@ def make_store(out: Path, n: int, n_texts: int, seed: int = 7) -> None:
         "carried_from": [None] * n,
         "source_layout": ["synthetic"] * n,
         "listing_hash": ["x"] * n,
+        "sold_out": (rng.random(n) < 0.03).tolist(),  # about 3% sold out
     }
     t1 = datetime(2026, 1, 1, tzinfo=UTC)
     write_crawl(out, "bench-1", t1, rows)

@@ -390,6 +390,7 @@ def _write(
     con = None
     added: list[str] = []
     skipped: list[SkippedCrawl] = []
+    caught: tuple[type[BaseException], ...] = (DataError, *_duck_errors())
     try:
         con = _start_file(tmp, path, cur, retag, memory_limit)
         for cid, (fp, sig) in adopt.items():
@@ -402,7 +403,7 @@ def _write(
                 progress("ingest", i, len(sources))
             try:
                 _ingest(con, src)
-            except (DataError, *_duck_errors()) as exc:
+            except caught as exc:
                 first = db._first_line(exc)
                 reason = first if isinstance(exc, DataError) else f"unreadable Parquet: {first}"
                 skipped.append(SkippedCrawl(src.crawl_id, reason))
