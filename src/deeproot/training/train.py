@@ -399,7 +399,7 @@ def _loss_fn(torch: Any, cfg: TrainConfig, weights: list[Any], device: Any) -> C
 def _rng_state(torch: Any) -> dict[str, Any]:
     import numpy as np
 
-    np_state = np.random.get_state()
+    np_state: Any = np.random.get_state()
     return {
         "torch": torch.get_rng_state(),
         "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
@@ -585,7 +585,7 @@ def _train_one(
         "best_score": -1.0,
         "metrics": {},
     }
-    state = {"epoch": 0, "best": -1.0, "best_epoch": 0, "bad_epochs": 0, "history": []}
+    state: dict[str, Any] = {"epoch": 0, "best": -1.0, "best_epoch": 0, "bad_epochs": 0, "history": []}
     if ckpt is not None:
         model.load_state_dict(ckpt["model"])
         opt.load_state_dict(ckpt["optimizer"])
