@@ -1,0 +1,270 @@
+"""Web service benchmark: N concurrent clients posting a 640x480 photo to `deeproot serve`.
+
+Builds a 240 px multi-head EfficientNet-B1 bundle with random weights (no trained 240 px bundle is
+shipped; latency does not depend on weight values; the exporter is `benchmarks/diagnose.py`'s,
+torch.onnx from `deeproot.training.models.MultiHead`) and the demo catalog, starts
+`deeproot serve --workers W` on loopback, and for each (workers, clients) pair runs closed-loop
+clients (each sends its next request when the last answer arrives, keep-alive) for a fixed time:
+
+- throughput (diagnoses/s answered 200), p50/p95 latency, errors;
+- memory per worker (peak RSS, VmHWM, of each worker process);
+- the model alone (input -> probabilities) and the library call `diagnose()` in this process
+  with the same photo and catalog, so the server's own overhead (HTTP, multipart, JSON,
+  scheduling) = HTTP latency at 1 client - `diagnose()` time, as a share of the model-only time.
+
+    .venv/bin/python benchmarks/serve.py [--seconds 10] [--clients 1,8] [--workers 1,2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+CLI = [sys.executable, "-m", "deeproot.cli.main"]
+
+
+def pct(xs: list[float], q: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, round(q * (len(xs) - 1)))] if xs else float("nan")
+
+
+def export_bundle(root: Path) -> Path:
+    spec = importlib.util.spec_from_file_location("bench_diagnose", REPO / "benchmarks/diagnose.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod.export_bundle(root, "multihead", 240)
+
+
+def request_bytes(photo: bytes) -> bytes:
+    b = uuid.uuid4().hex
+    fields = [("survey_type", "건성"), ("concerns", "hair_loss"), ("categories", "shampoo"),
+              ("categories", "scalp_tonic")]
+    body = b"".join(
+        f'--{b}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode()
+        for k, v in fields
+    )
+    body += (f'--{b}\r\nContent-Disposition: form-data; name="photos"; filename="scalp.jpg"\r\n'
+             "Content-Type: image/jpeg\r\n\r\n").encode() + photo + f"\r\n--{b}--\r\n".encode()
+    head = (f"POST /api/diagnose HTTP/1.1\r\nHost: bench\r\nContent-Type: multipart/form-data;"
+            f" boundary={b}\r\nContent-Length: {len(body)}\r\n\r\n").encode()
+    return head + body
+
+
+def read_response(s: socket.socket, buf: bytearray) -> tuple[int, bytes]:
+    while b"\r\n\r\n" not in buf:
+        chunk = s.recv(65536)
+        if not chunk:
+            raise ConnectionError("closed")
+        buf += chunk
+    i = buf.index(b"\r\n\r\n")
+    head = bytes(buf[:i]).decode("latin-1")
+    status = int(head.split(" ", 2)[1])
+    length = 0
+    for line in head.split("\r\n")[1:]:
+        k, _, v = line.partition(":")
+        if k.strip().lower() == "content-length":
+            length = int(v)
+    del buf[: i + 4]
+    while len(buf) < length:
+        chunk = s.recv(65536)
+        if not chunk:
+            raise ConnectionError("closed")
+        buf += chunk
+    body = bytes(buf[:length])
+    del buf[:length]
+    return status, body
+
+
+def client(port: int, req: bytes, stop: threading.Event, out: list, errors: list) -> None:
+    s = socket.create_connection(("127.0.0.1", port))
+    buf = bytearray()
+    while not stop.is_set():
+        t0 = time.perf_counter()
+        try:
+            s.sendall(req)
+            status, _ = read_response(s, buf)
+        except OSError as exc:
+            errors.append(str(exc))
+            s.close()
+            s = socket.create_connection(("127.0.0.1", port))
+            buf = bytearray()
+            continue
+        dt = time.perf_counter() - t0
+        if status == 200:
+            out.append((time.perf_counter(), dt))
+        else:
+            errors.append(status)
+    s.close()
+
+
+def load(port: int, req: bytes, clients: int, seconds: float, warmup: float) -> dict:
+    stop = threading.Event()
+    results: list[list] = [[] for _ in range(clients)]
+    errors: list = []
+    threads = [threading.Thread(target=client, args=(port, req, stop, results[i], errors))
+               for i in range(clients)]
+    t_start = time.perf_counter()
+    for t in threads:
+        t.start()
+    time.sleep(warmup + seconds)
+    stop.set()
+    for t in threads:
+        t.join(30)
+    lo, hi = t_start + warmup, t_start + warmup + seconds
+    lat = [dt * 1000 for r in results for (t, dt) in r if lo <= t <= hi]
+    return {"n": len(lat), "rps": len(lat) / seconds, "p50": pct(lat, 0.5), "p95": pct(lat, 0.95),
+            "errors": len(errors)}
+
+
+def children(pid: int) -> list[int]:
+    out = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        kids = (task / "children").read_text().split()
+        out += [int(k) for k in kids]
+    return out
+
+
+def hwm_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return 0
+
+
+def worker_pids(proc: subprocess.Popen, workers: int) -> list[int]:
+    if workers == 1:
+        return [proc.pid]
+    kids = [k for k in children(proc.pid)
+            if "multiprocessing" in Path(f"/proc/{k}/cmdline").read_bytes().decode(errors="replace")
+            and "resource_tracker" not in Path(f"/proc/{k}/cmdline").read_text(errors="replace")]
+    return kids
+
+
+def serve(bundle: Path, db: Path, workers: int, port: int, queue: int) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if k != "DEEPROOT_THREADS"}
+    proc = subprocess.Popen(
+        [*CLI, "serve", "--port", str(port), "--models", str(bundle), "--db", str(db),
+         "--workers", str(workers), "--device", "cpu", "--queue", str(queue)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, text=True,
+    )
+    deadline = time.monotonic() + 120
+    import http.client
+
+    ready = 0
+    while ready < 3:  # a few answers in a row: every worker has started
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            c.request("GET", "/api/health")
+            ready += c.getresponse().status == 200
+            c.close()
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"serve did not start: {proc.stderr.read()[-2000:]}") from None
+            time.sleep(0.2)
+    time.sleep(1.0 if workers > 1 else 0.2)
+    return proc
+
+
+def in_process(bundle: Path, db: Path, photo: bytes, runs: int) -> dict:
+    os.environ["DEEPROOT_THREADS"] = str(len(os.sched_getaffinity(0)))
+    from deeproot.diagnose import infer
+    from deeproot.diagnose.bundle import load_bundle
+    from deeproot.diagnose.images import PhotoInput, load_photo
+    from deeproot.diagnose.service import diagnose
+
+    b = load_bundle(bundle)
+    eng = infer.engine(b, "cpu")
+    img = load_photo(PhotoInput("scalp.jpg", photo), min_size=480).image
+
+    def timed(fn) -> tuple[float, float]:
+        for _ in range(5):
+            fn()
+        xs = []
+        for _ in range(runs):
+            t = time.perf_counter()
+            fn()
+            xs.append((time.perf_counter() - t) * 1000)
+        return pct(xs, 0.5), pct(xs, 0.95)
+
+    model = timed(lambda: eng.predict([img]))
+    lib = timed(lambda: diagnose([PhotoInput("scalp.jpg", photo)], models=bundle, device="cpu",
+                                 db=db, survey_type="건성", concerns=["hair_loss"],
+                                 categories=["shampoo", "scalp_tonic"]))
+    return {"model_p50": model[0], "model_p95": model[1], "diagnose_p50": lib[0],
+            "diagnose_p95": lib[1]}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seconds", type=float, default=10.0)
+    ap.add_argument("--warmup", type=float, default=2.0)
+    ap.add_argument("--clients", default="1,8")
+    ap.add_argument("--workers", default="1,2")
+    ap.add_argument("--runs", type=int, default=40)
+    ap.add_argument("--bundle", type=Path, help="a bundle instead of the random 240 px B1")
+    ap.add_argument("--json", type=Path, help="also write the figures here")
+    args = ap.parse_args()
+
+    from deeproot.web.democatalog import build_demo_catalog
+
+    print(f"load average {os.getloadavg()[0]:.1f} on {len(os.sched_getaffinity(0))} cores")
+    tmp = Path(tempfile.mkdtemp(prefix="deeproot-bench-serve-"))
+    photo = (REPO / "src/deeproot/data/demo_photo.jpg").read_bytes()  # 640x480 JPEG
+    bundle = args.bundle or export_bundle(tmp / "b1-240")
+    db = build_demo_catalog(tmp / "catalog")
+    req = request_bytes(photo)
+    figures: dict = {"in_process": in_process(bundle, db, photo, args.runs), "served": []}
+    ip = figures["in_process"]
+    print(f"in process ({len(os.sched_getaffinity(0))} threads): model only p50 "
+          f"{ip['model_p50']:.1f} ms (p95 {ip['model_p95']:.1f}), diagnose() with catalog p50 "
+          f"{ip['diagnose_p50']:.1f} ms (p95 {ip['diagnose_p95']:.1f})")
+    print(f"{'workers':>7} {'clients':>7} {'diag/s':>8} {'p50 ms':>8} {'p95 ms':>8} "
+          f"{'errors':>6} {'peak RSS/worker MB':>19}")
+    for w in [int(x) for x in args.workers.split(",")]:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        proc = serve(bundle, db, w, port, queue=64)
+        try:
+            pids = worker_pids(proc, w)
+            for c in [int(x) for x in args.clients.split(",")]:
+                r = load(port, req, c, args.seconds, args.warmup)
+                mem = [hwm_kb(p) / 1024 for p in pids]
+                r.update(workers=w, clients=c, rss_mb=mem)
+                figures["served"].append(r)
+                print(f"{w:>7} {c:>7} {r['rps']:>8.1f} {r['p50']:>8.1f} {r['p95']:>8.1f} "
+                      f"{r['errors']:>6} {' / '.join(f'{m:.0f}' for m in mem):>19}")
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+    one = next((r for r in figures["served"] if r["workers"] == 1 and r["clients"] == 1), None)
+    if one:
+        over = one["p50"] - ip["diagnose_p50"]
+        figures["overhead_ms"] = over
+        print(f"server overhead at 1 client: {one['p50']:.1f} - {ip['diagnose_p50']:.1f} ="
+              f" {over:.1f} ms = {100 * over / ip['model_p50']:.0f}% of the model-only time"
+              f" ({100 * over / ip['diagnose_p50']:.0f}% of diagnose())")
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2))
+    print(f"(median of stats: {statistics.median([r['rps'] for r in figures['served']]):.1f}"
+          " diag/s over all runs)")
+
+
+if __name__ == "__main__":
+    main()
