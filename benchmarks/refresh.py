@@ -45,6 +45,23 @@ def _texts() -> list[str]:
     )
 
 
+def _reformable(text: str) -> bool:
+    """A plain comma list whose 2nd ingredient is named once (so dropping it is a change)."""
+    from deeproot.ingredients import get_tagger
+
+    toks = text.split(", ")
+    if "\n" in text or len(toks) < 5 or len(set(toks)) != len(toks):
+        return False
+    tag = get_tagger("extended").tag
+
+    def names(t: str) -> set[str]:
+        return {i.canonical or i.token.name for i in tag(t).ingredients}
+
+    return names(text) != names(", ".join(toks[:1] + toks[2:])) and names(text) == names(
+        text.replace(", ", ",")
+    )
+
+
 def _write(store: Path, crawl_id: str, cols: dict[str, list], when: datetime) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -107,11 +124,7 @@ def make_store(store: Path, n: int, seed: int = 7) -> dict[str, int]:
         at += k
     # reformulations and text edits go to plain comma-separated lists (one ingredient each),
     # so each planted change is exactly one change of its kind
-    plain = [
-        t
-        for t in range(len(pool))
-        if "\n" not in pool[t] and len(set(pool[t].split(", "))) == len(pool[t].split(", ")) >= 5
-    ]
+    plain = [t for t in range(len(pool)) if _reformable(pool[t])]
     for i in picks["reformulated"] + picks["text_changed"]:
         base["ingredients_text"][i] = pool[rng.choice(plain)]
     t0 = datetime(2026, 11, 30, 3, 0, tzinfo=UTC)
@@ -141,13 +154,14 @@ def make_store(store: Path, n: int, seed: int = 7) -> dict[str, int]:
 
 def run_compare(store: Path) -> dict:
     code = (
-        "import json, resource, time\n"
+        "import json, time\n"
         "from deeproot.refresh.changes import compare\n"
         "t = time.perf_counter()\n"
         f"r = compare({str(store)!r})\n"
         "s = time.perf_counter() - t\n"
-        "print(json.dumps({'seconds': round(s, 2), "
-        "'peak_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024, "
+        # VmHWM, not ru_maxrss: the latter counts the parent's memory at fork time
+        "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0]\n"
+        "print(json.dumps({'seconds': round(s, 2), 'peak_mb': int(hwm.split()[1]) // 1024, "
         "'counts': r.counts()}))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -270,50 +270,6 @@ def _q(value: str) -> str:
 
 
 _FIRST = "struct_pack(c := category, r := coalesce(listing_rank, 2147483647))"
-
-
-def _load(con: Any, name: str, files: tuple[Path, ...]) -> str:
-    """Create temp table `name`: one row per goods_no with the compared fields; `text` is the
-    md5 of the ingredient text (texts are fetched only for products whose hash changed).
-    Returns the crawl's source expression for `_texts`."""
-    flist = "[" + ", ".join(_q(str(f)) for f in files) + "]"
-    src = f"read_parquet({flist}, union_by_name=true, hive_partitioning=false)"
-    have = {r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {src}").fetchall()}
-    if "goods_no" not in have:
-        raise DataError(f"crawl files {files[0].parent} have no goods_no column")
-    exprs = [
-        f"TRY_CAST({c} AS {t}) AS {c}" if c in have else f"NULL::{t} AS {c}" for c, t in _FIELDS
-    ]
-    fields = ", ".join(f"{c} := {c}" for c in _ROW if c not in ("goods_no", "text", "categories"))
-    # one aggregate per goods_no (the record of its first category, then listing rank): a
-    # window over the rows with their texts costs 25 times more at 100k products
-    con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE {name} AS
-        WITH rec AS (SELECT CAST(goods_no AS VARCHAR) AS goods_no, {", ".join(exprs)}
-                     FROM {src} WHERE goods_no IS NOT NULL),
-        agg AS (SELECT goods_no,
-                       arg_min(struct_pack({fields},
-                                           text := md5(nullif(trim(ingredients_text), ''))),
-                               {_FIRST}) AS v,
-                       list(DISTINCT category) AS categories
-                FROM rec GROUP BY goods_no)
-        SELECT goods_no, {", ".join(f"v.{c} AS {c}" for c in _ROW[1:-1])}, categories FROM agg"""
-    )
-    return src
-
-
-def _texts(con: Any, src: str, goods: list[str]) -> dict[str, str | None]:
-    """The ingredient text of each product (of its first record), for a few goods_no."""
-    rows = con.execute(
-        f"""SELECT CAST(goods_no AS VARCHAR),
-                   arg_min(nullif(trim(CAST(ingredients_text AS VARCHAR)), ''), {_FIRST})
-            FROM {src} WHERE CAST(goods_no AS VARCHAR) IN (SELECT unnest(?))
-            GROUP BY 1""",
-        [goods],
-    ).fetchall()
-    return dict(rows)
-
-
 _ROW = (
     "goods_no",
     "brand",
@@ -330,33 +286,110 @@ _ROW = (
 )
 
 
-def _diff_rows(con: Any) -> list[tuple[dict[str, Any] | None, dict[str, Any] | None]]:
-    """(before, after) of every product that is new, gone, or has a compared field changed."""
-    cols = ", ".join(f"o.{c} AS o_{c}, n.{c} AS n_{c}" for c in _ROW)
-    differs = " OR ".join(f"o.{c} IS DISTINCT FROM n.{c}" for c in _COMPARED)
+@dataclass
+class _Crawl:
+    """One crawl inside the comparison's DuckDB connection."""
+
+    name: str  # temp table: goods_no, h (a hash of the compared fields of its first record)
+    source: str  # read_parquet(...) over its files, with the compared fields cast
+    products: int = 0
+    categories: tuple[str, ...] = ()
+
+
+def _load(con: Any, name: str, files: tuple[Path, ...]) -> _Crawl:
+    """One row per goods_no with a hash of its compared fields, read from the crawl's files.
+
+    Only the hash of each product's first record (category, then listing rank) is kept: the
+    fields themselves are read again for the few products whose hash changed. At 1M products
+    this keeps the comparison within a few hundred MB.
+    """
+    flist = "[" + ", ".join(_q(str(f)) for f in files) + "]"
+    raw = f"read_parquet({flist}, union_by_name=true, hive_partitioning=false)"
+    have = {r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {raw}").fetchall()}
+    if "goods_no" not in have:
+        raise DataError(f"crawl files {files[0].parent} have no goods_no column")
+    exprs = [
+        f"TRY_CAST({c} AS {t}) AS {c}" if c in have else f"NULL::{t} AS {c}" for c, t in _FIELDS
+    ]
+    src = (
+        f"(SELECT CAST(goods_no AS VARCHAR) AS goods_no, {', '.join(exprs)} FROM {raw} "
+        "WHERE goods_no IS NOT NULL)"
+    )
+    # the raw text is hashed (trim() would double the cost of the scan): a text that differs
+    # only in outer whitespace is fetched and then found equal by `_diff_rows`
+    compared = ", ".join(c if c != "text" else "ingredients_text" for c in _COMPARED)
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE {name} AS
+        SELECT goods_no, x.h, x.th FROM (
+            SELECT goods_no,
+                   arg_min(struct_pack(h := hash({compared}),
+                                       th := hash(ingredients_text)),
+                           {_FIRST}) AS x
+            FROM {src} GROUP BY goods_no)"""
+    )
+    (n,) = con.execute(f"SELECT count(*) FROM {name}").fetchall()[0]
+    cats = [r[0] for r in con.execute(f"SELECT DISTINCT category FROM {src}").fetchall()]
+    return _Crawl(name, src, int(n), tuple(c for c in cats if c))
+
+
+def _details(con: Any, crawl: _Crawl, goods: list[str]) -> dict[str, dict[str, Any]]:
+    """The fields of a few products (of their first record); `text` is the text's hash (the
+    texts themselves are read only where the hashes differ: that column is most of a crawl)."""
+    if not goods:
+        return {}
+    fields = ", ".join(f"{c} := {c}" for c in _ROW if c not in ("goods_no", "text", "categories"))
     rows = con.execute(
-        f"""SELECT {cols} FROM old o FULL OUTER JOIN new n ON o.goods_no = n.goods_no
-        WHERE o.goods_no IS NULL OR n.goods_no IS NULL OR {differs}
-        ORDER BY coalesce(n.goods_no, o.goods_no)"""
+        f"""SELECT s.goods_no, arg_min(struct_pack({fields}), {_FIRST}) AS v,
+                   list(DISTINCT s.category) AS categories, any_value(t.th)
+            FROM {crawl.source} s JOIN {crawl.name} t USING (goods_no)
+            WHERE s.goods_no IN (SELECT unnest(?)) GROUP BY s.goods_no""",
+        [goods],
     ).fetchall()
-    out = []
-    for r in rows:
-        o = dict(zip(_ROW, r[0::2], strict=True))
-        n = dict(zip(_ROW, r[1::2], strict=True))
-        out.append(
-            (o if o["goods_no"] is not None else None, n if n["goods_no"] is not None else None)
-        )
-    return out
+    return {g: {"goods_no": g, **v, "text": th, "categories": cats} for g, v, cats, th in rows}
+
+
+def _texts(con: Any, crawl: _Crawl, goods: list[str]) -> dict[str, str | None]:
+    """The ingredient text of each product (of its first record), for a few goods_no."""
+    rows = con.execute(
+        f"""SELECT goods_no, arg_min(nullif(trim(ingredients_text), ''), {_FIRST})
+            FROM {crawl.source} WHERE goods_no IN (SELECT unnest(?)) GROUP BY goods_no""",
+        [goods],
+    ).fetchall()
+    return dict(rows)
+
+
+def _diff_rows(
+    con: Any, old: _Crawl, new: _Crawl
+) -> list[tuple[dict[str, Any] | None, dict[str, Any] | None]]:
+    """(before, after) of every product that is new, gone, or has a compared field changed."""
+    goods = [
+        r[0]
+        for r in con.execute(
+            f"""SELECT coalesce(o.goods_no, n.goods_no) AS g
+            FROM {old.name} o FULL OUTER JOIN {new.name} n ON o.goods_no = n.goods_no
+            WHERE o.h IS DISTINCT FROM n.h ORDER BY g"""
+        ).fetchall()
+    ]
+    before, after = _details(con, old, goods), _details(con, new, goods)
+    pairs = [(before.get(g), after.get(g)) for g in goods]
+    edited = [
+        g for g, (o, n) in zip(goods, pairs, strict=True) if o and n and o["text"] != n["text"]
+    ]
+    if edited:
+        olds, news = _texts(con, old, edited), _texts(con, new, edited)
+        for g in edited:
+            before[g]["text"], after[g]["text"] = olds.get(g), news.get(g)
+    # a guard: the hashes cover exactly the compared fields, so this drops nothing unless the
+    # hash of one product's fields is computed differently in the two crawls (a type change)
+    return [
+        (o, n) for o, n in pairs if o is None or n is None or any(o[c] != n[c] for c in _COMPARED)
+    ]
 
 
 def _meta(
-    con: Any, name: str, crawl_id: str, manifest: dict[str, Any], files: tuple[Path, ...]
+    crawl: _Crawl, crawl_id: str, manifest: dict[str, Any], files: tuple[Path, ...]
 ) -> CrawlRef:
-    (cats,) = con.execute(
-        f"SELECT list(DISTINCT c) FROM (SELECT unnest(categories) AS c FROM {name})"
-    ).fetchall()[0]
-    (n_products,) = con.execute(f"SELECT count(*) FROM {name}").fetchall()[0]
-    covered = _covered(manifest) or tuple(cats or ())
+    covered = _covered(manifest) or crawl.categories
     source = manifest.get("source")
     crawled_at = (
         manifest.get("finished_at") or manifest.get("crawled_at") or manifest.get("started_at")
@@ -365,7 +398,7 @@ def _meta(
         crawl_id=crawl_id,
         crawled_at=str(crawled_at) if crawled_at else None,
         source=f"feed:{source}" if source and source != "crawl" else "crawl",
-        products=int(n_products),
+        products=crawl.products,
         categories=_taxonomy_order(covered),
         files=files,
     )
@@ -562,22 +595,17 @@ def compare(
     try:
         con.execute("SET enable_progress_bar=false")
         a_id, a_man, a_files = crawls[ai]
-        new_src = _load(con, "new", a_files)
-        after = _meta(con, "new", a_id, _manifest(root, a_id, a_man), a_files)
+        new = _load(con, "new", a_files)
+        after = _meta(new, a_id, _manifest(root, a_id, a_man), a_files)
         before = None
         if bi is not None:
             b_id, b_man, b_files = crawls[bi]
-            old_src = _load(con, "old", b_files)
-            before = _meta(con, "old", b_id, _manifest(root, b_id, b_man), b_files)
+            old = _load(con, "old", b_files)
+            before = _meta(old, b_id, _manifest(root, b_id, b_man), b_files)
         else:
             con.execute("CREATE TEMP TABLE old AS SELECT * FROM new LIMIT 0")
-        pairs = _diff_rows(con)
-        edited = [n["goods_no"] for o, n in pairs if o and n and o["text"] != n["text"]]
-        if edited:
-            olds, news = _texts(con, old_src, edited), _texts(con, new_src, edited)
-            for o, n in pairs:
-                if o and n and o["text"] != n["text"]:
-                    o["text"], n["text"] = olds.get(o["goods_no"]), news.get(n["goods_no"])
+            old = _Crawl("old", f"(SELECT * FROM {new.source} LIMIT 0)")
+        pairs = _diff_rows(con, old, new)
     finally:
         con.close()
     notes = [RANK_NOTE]
