@@ -12,6 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from deeproot.cli.main import main
+from deeproot.ingredients import tag
 
 SAMPLE = "정제수, 글리세린, 니아신아마이드, 카페인(0.2%), 황색4호"
 
@@ -124,7 +125,7 @@ def test_batch_reads_original_csv_in_order(capsys, crawl_dir, tmp_path):
     assert "tagged 48 rows (utf-8-sig)" in err and "0 bad" in err
 
 
-def test_batch_parquet_has_the_explicit_schema(capsys, crawl_dir, tmp_path):
+def test_batch_parquet_has_the_explicit_schema(capsys, crawl_dir, crawl_rows, tmp_path):
     from deeproot.ingredients.batch import record_schema
 
     out = tmp_path / "tags.parquet"
@@ -136,7 +137,30 @@ def test_batch_parquet_has_the_explicit_schema(capsys, crawl_dir, tmp_path):
     table = pq.read_table(out)
     assert table.schema.equals(record_schema())
     assert table.num_rows == 64
-    assert not list(tmp_path.glob(".*partial"))
+    assert list(tmp_path.iterdir()) == [out]  # no partial file left
+    flags = table.column("flags").to_pylist()
+    assert table.schema.field("flags").type.value_type.names == [
+        "flag",
+        "token",
+        "canonical",
+        "entry",
+        "source",
+        "how",
+    ]
+    # the same evidence as tagging the row's text directly
+    rows = [r for r in crawl_rows if r["file"] == "tonic"]
+    assert flags == [tag(r["ingredient"]).record()["flags"] for r in rows]
+    assert sum(bool(f) for f in flags) > 50
+
+
+def test_batch_jsonl_to_stdout_with_dash(capsys, tmp_path):
+    src = tmp_path / "in.csv"
+    src.write_text('name,ingredient\na,"정제수, 리모넨, 다이메티콘"\n', encoding="utf-8")
+    code, out, err = run(capsys, "ingredients", "tag", "--csv", str(src), "--out", "-")
+    assert code == 0 and not (tmp_path / "-").exists()
+    (rec,) = [json.loads(x) for x in out.splitlines()]
+    assert [f["flag"] for f in rec["flags"]] == ["allergen", "silicone"]
+    assert "1 with flags" in err
 
 
 def test_batch_never_stops_at_bad_rows(capsys, tmp_path):

@@ -88,7 +88,9 @@ def tag_cmd(
     csv_file: Path | None = typer.Option(None, "--csv", help="Tag every row of a CSV file."),
     column: str = typer.Option("ingredient", "--column", help="CSV column with the text."),
     fmt: str = typer.Option("jsonl", "--format", help="Batch output: jsonl or parquet."),
-    out: Path | None = typer.Option(None, "--out", help="Batch output file (stdout for jsonl)."),
+    out: Path | None = typer.Option(
+        None, "--out", help="Batch output file, a regular file (default or -: stdout, jsonl)."
+    ),
 ) -> None:
     """Tag one ingredient list, or every row of a CSV, with the scalp types it serves."""
     from deeproot.ingredients import load_table
@@ -135,6 +137,8 @@ def _echo(line: str) -> None:
 def _tag_batch(csv_file: Path, column: str, table: str, fmt: str, out: Path | None) -> None:
     from deeproot.ingredients.batch import tag_csv, write_records
 
+    if out is not None and str(out) == "-":
+        out = None  # "-" is stdout, as for the text argument
     records, report = tag_csv(csv_file, column=column, table=table)
     write_records(records, fmt, out, sys.stdout)
     r = report()
