@@ -117,13 +117,14 @@ def test_allergen_by_old_spelling(written, canonical):
 
 
 def test_allergens_inside_option_groups():
+    a, b = ALLERGENS_25[:13], ALLERGENS_25[13:]
     text = (
-        "[타입A] 정제수, 소듐라우레스설페이트, 리모넨, 향료\n"
-        "[타입B] 정제수, 코카미도프로필베타인, 리날룰, 제라니올"
+        "[타입A] 정제수, 소듐라우레스설페이트, " + ", ".join(a) + ", 향료\n"
+        "[타입B] 정제수, 코카미도프로필베타인, 이소유제놀, " + ", ".join(b)
     )
     result = tag(text)
     assert result.groups == ("타입A", "타입B")
-    assert flags_of(text)["allergen"] == {"리모넨", "리날룰", "제라니올"}
+    assert flags_of(text)["allergen"] == set(ALLERGENS_25)
     assert result.flag_keys == ("allergen", "fragrance", "sulfate_surfactant")
 
 
@@ -256,6 +257,14 @@ def test_unknown_tokens_carry_no_flag():
         ("여드름성 피부를 완화하는 데 도움을 주는 화장품", ("acne",)),
         ("탈모 증상 완화 기능성 아님", ()),
         ("탈모 증상 완화 / 미백 해당없음", ("hair_loss",)),
+        ("탈모 증상 완화에 도움을 주는 기능성 화장품이 아닙니다", ()),
+        ("해당없음(일반화장품)", ()),
+        ("기능성화장품 해당 없음", ()),
+        ("체모를 제거하는 기능을 가진 화장품", ("hair_removal",)),
+        (
+            "SPF50+ PA++++ 자외선 차단, 미백, 주름 개선 3중 기능성",
+            ("whitening", "anti_wrinkle", "uv"),
+        ),
     ],
 )
 def test_functional_claims(text, claims):

@@ -300,7 +300,7 @@ _CLAIM_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
 )
 # "탈모 증상 완화 기능성 아님", "미백 해당없음": a claim word followed by a denial
 _DENIAL = re.compile(
-    r"^[^,/;\n]{0,24}?(?:해당\s*(?:사항\s*)?(?:없음|무)|아님|아닙니다|미해당|비해당|없음)"
+    r"^[^,/;\n]{0,40}?(?:해당\s*(?:사항\s*)?(?:없음|무)|아님|아닙니다|아니다|미해당|비해당|없음)"
 )
 
 
