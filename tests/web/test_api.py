@@ -82,7 +82,8 @@ def test_one_bad_photo_among_good_ones_is_reported_in_the_document(client, photo
     assert r.status_code == 200
     statuses = [(p["photo"], p["status"]) for p in r.json()["photos"]]
     assert statuses == [("good.jpg", "diagnosed"), ("notes.jpg", "error")]
-    assert "deeproot reads JPEG, PNG or WebP" in r.json()["photos"][1]["error"]
+    error = r.json()["photos"][1]["error"]
+    assert error.startswith("notes.jpg: ") and "JPEG, PNG" in error  # diagnose()'s own message
 
 
 def test_text_renamed_jpg_is_415_with_an_actionable_message(client) -> None:
