@@ -399,8 +399,9 @@ _NOTE_WORDS = (
 _NOTE = re.compile(rf"^[\s*※/·,]*(?:(?:{_NOTE_WORDS})[\s*※/·,]*)+$")
 # A product name that ended up as a piece ("그루밍토닉", "스프레이"): it ends in a product word.
 # Invented from the real headers seen in the shared crawl; applies only to unknown names.
+# (크림 and 로션 are left out here: an unknown "…크림" may be an ingredient, and stays unknown)
 _PRODUCT_WORDS = (
-    r"샴푸|린스|컨디셔너|트리트먼트|토닉|스케일러|에센스|앰플|세럼|미스트|스프레이|크림|로션|"
+    r"샴푸|린스|컨디셔너|트리트먼트|토닉|스케일러|에센스|앰플|세럼|미스트|스프레이|"
     r"스칼프팩|헤어팩|클렌저"
 )
 _PRODUCT_ONLY = re.compile(rf"^[^,]{{0,30}}(?:{_PRODUCT_WORDS})$")
