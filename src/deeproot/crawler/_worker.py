@@ -87,9 +87,7 @@ def main() -> int:
     handler = _EventLog(events)
     if s.log_level != "DEBUG":
         # Scrapy's (and Twisted's, Playwright's) own log only at DEBUG (-vv); ours from INFO
-        handler.addFilter(
-            lambda r: r.levelno >= logging.WARNING or r.name.startswith("deeproot")
-        )
+        handler.addFilter(lambda r: r.levelno >= logging.WARNING or r.name.startswith("deeproot"))
     root.handlers[:] = [handler]
     root.setLevel(logging.getLevelName(s.log_level))
     ckpt = Path(job["checkpoint"])

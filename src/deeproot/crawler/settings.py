@@ -159,8 +159,8 @@ def make_settings(
         raise InputError("max_missing_ingredients is a share between 0 and 1")
     if not 0 <= max_lost <= 1:
         raise InputError("max_lost is a share between 0 and 1")
-    if recheck_days is not None and not recheck_days > 0:
-        raise InputError("--recheck-days must be more than 0 days")
+    if recheck_days is not None and not recheck_days >= 0:  # 0: re-read every notice
+        raise InputError("--recheck-days must be 0 or more days")
     if max_response_bytes < 1024:
         raise InputError("max_response_bytes must be at least 1024")
     mode = (
