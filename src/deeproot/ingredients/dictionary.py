@@ -246,7 +246,7 @@ def _inside(a: str, b: str) -> bool:
 _NOT_PARTS = re.compile(r"애시드|피이지|피피지|피시에이|피롤리|피리|피토|피크|씨엘|씨디")
 _PARTS = re.compile(
     r"뿌리줄기|덩이줄기|꽃봉오리|알뿌리|껍질|뿌리|줄기|열매|과피|수피|종자|전초|과육|과즙|수액|"
-    r"캘러스|꽃잎|꽃|잎|씨|피|근|엽|싹|순|눈|심재|목부"
+    r"캘러스|꽃잎|꽃|잎|씨|피|싹|심재|목부"
 )
 # Chemical words in classes: swapping one member for another is another substance (메칠 / 에칠,
 # 클로라이드 / 브로마이드, 코폴리머 / 크로스폴리머); a typo inside one word only loses it.
