@@ -205,3 +205,20 @@ def test_catalog_import_command(tmp_path):
     res = runner.invoke(app, ["import", str(feed), "--map", "goods_no=sku", "--data", str(data)])
     assert isinstance(res.exception, InputError)
     assert "--map lacks name, brand, ingredients" in str(res.exception)
+
+
+def test_deeproot_csv_preset(crawl_dir, tmp_path):
+    """The original DeepRoot CSVs are one preset of the feed import: 1,051 records, dated
+    2024-11-07 (their crawl id too, so later crawls sort after them)."""
+    store = tmp_path / "data"
+    rep = import_feed([crawl_dir], None, "deeproot-csv-2024", store=store, preset="deeproot-csv")
+    assert rep.status == "added" and rep.records == 1051 and rep.skipped_rows == ()
+    assert rep.crawl_id.startswith("20241107T000000Z-")
+    rows = _records(store, rep.crawl_id)
+    assert len({(r["goods_no"], r["category"]) for r in rows}) == 1051
+    assert {r["currency"] for r in rows} == {"KRW"} and {r["price_sale"] for r in rows} == {None}
+    assert sum(not r["has_ingredients"] for r in rows) == 26  # the CSV rows with no list
+    with pytest.raises(InputError, match="--preset deeproot-csv reads its own columns"):
+        import_feed([crawl_dir], MAPPING, "x", store=store, preset="deeproot-csv")
+    again = import_feed([crawl_dir], None, "deeproot-csv-2024", store=store, preset="deeproot-csv")
+    assert again.status == "unchanged"

@@ -37,6 +37,7 @@ from deeproot.errors import InputError, QualityGateError
 REQUIRED = ("goods_no", "name", "brand", "ingredients")
 OPTIONAL = ("price", "list_price", "rating", "reviews", "url", "image", "category", "sold_out")
 FORMATS = ("csv", "jsonl", "parquet")
+PRESETS = ("deeproot-csv",)
 _EXT = {
     ".csv": "csv",
     ".tsv": "csv",
@@ -356,28 +357,95 @@ def _listing_hash(rec: dict[str, Any]) -> str:
     return "feed:" + hashlib.sha1(body.encode()).hexdigest()[:16]
 
 
-def _next_id(store: Path) -> str:
-    """A new crawl id that sorts after every crawl of the store (ids order the crawls)."""
+def _next_id(store: Path, when: datetime | None) -> str:
+    """A new crawl id, unused in the store. Ids order the crawls by time: a feed taken at
+    `when` gets that time; without one (now) the id sorts after every crawl of the store."""
+    import os
     import time
 
     from deeproot.crawler import storage
 
-    last = max((m["crawl_id"] for m in storage.manifests(store)), default="")
+    ids = {m["crawl_id"] for m in storage.manifests(store)}
+    ids |= {d.name.split("=", 1)[1] for d in storage.products_dir(store).glob("crawl_id=*")}
+    last = max(ids, default="")
     while True:
-        crawl_id = storage.new_crawl_id()
-        if crawl_id > last:
-            return crawl_id
-        time.sleep(0.1)  # ids carry the second: a same-second id may sort before the last
+        if when is not None:
+            crawl_id = when.strftime("%Y%m%dT%H%M%SZ") + "-" + os.urandom(2).hex()
+            if crawl_id not in ids:
+                return crawl_id
+        else:
+            crawl_id = storage.new_crawl_id()
+            if crawl_id > last:
+                return crawl_id
+            time.sleep(0.1)  # ids carry the second: a same-second id may sort before the last
+
+
+@dataclass
+class _Rows:
+    """What reading a feed gave: good records, skipped rows, rows read."""
+
+    records: list[dict[str, Any]]
+    skipped: list[str]
+    read: int
+
+
+def _read_mapped(
+    paths: list[Path], formats: list[str], m: Mapping[str, str], fixed: taxonomy.Category | None
+) -> _Rows:
+    readers = {"csv": _rows_csv, "jsonl": _rows_jsonl, "parquet": _rows_parquet}
+    out = _Rows([], [], 0)
+    first: dict[tuple[str, str], str] = {}
+    for p, f in zip(paths, formats, strict=True):
+        for label, raw in readers[f](p, set(m.values())):
+            out.read += 1
+            try:
+                rec = _record(raw, m, fixed)
+            except _Bad as exc:
+                out.skipped.append(f"{label}: {exc}")
+                continue
+            key = (rec["goods_no"], rec["category"])
+            if key in first:
+                out.skipped.append(f"{label}: duplicate of {first[key]}")
+                continue
+            first[key] = label
+            out.records.append(rec)
+    return out
+
+
+def _read_deeproot_csv(paths: list[Path]) -> _Rows:
+    """The `deeproot-csv` preset: the original DeepRoot crawl CSVs (deeproot.catalog.csv_import:
+    goodsNo and category from each product link, no prices)."""
+    from deeproot.catalog.csv_import import read_csvs
+
+    batch = read_csvs(paths)
+    keep = (
+        "goods_no",
+        "category",
+        "disp_cat_no",
+        "brand",
+        "name",
+        "price_sale",
+        "price_list",
+        "rating",
+        "review_count",
+        "image_url",
+        "product_url",
+        "ingredients_text",
+        "has_ingredients",
+    )
+    records = [{k: r.get(k) for k in keep} | {"sold_out": None} for r in batch.records]
+    return _Rows(records, list(batch.skipped_rows), len(records) + len(batch.skipped_rows))
 
 
 def import_feed(
     files: Sequence[str | os.PathLike[str]],
-    mapping: Mapping[str, str],
+    mapping: Mapping[str, str] | None,
     source: str,
     *,
     store: str | os.PathLike[str] | None = None,
     category: str | None = None,
     fmt: str | None = None,
+    preset: str | None = None,
     crawled_at: datetime | None = None,
     currency: str = "KRW",
     max_missing_ingredients: float = 0.2,
@@ -387,13 +455,17 @@ def import_feed(
     Args:
         files: CSV (UTF-8, header row), JSON lines (one object per line) or Parquet files.
         mapping: field -> column (see `parse_mapping`): goods_no, name, brand, ingredients
-            required; price, list_price, rating, reviews, url, image, category, sold_out optional.
+            required; price, list_price, rating, reviews, url, image, category, sold_out
+            optional. None with a preset.
         source: the feed's name (letters, digits, ._-), recorded in the manifest and in each
             row's `source_layout` (`feed:<source>`).
         store: the crawl store (None: the data dir).
         category: the category of rows without one (a key or Korean label).
         fmt: csv, jsonl or parquet (None: by extension).
-        crawled_at: when the feed's data was taken (None: now); naive means UTC.
+        preset: `deeproot-csv`: the original DeepRoot crawl CSVs (files or folders), no mapping;
+            dated 2024-11-07 unless `crawled_at` says otherwise.
+        crawled_at: when the feed's data was taken (None: now); naive means UTC. It dates the
+            records and the pseudo-crawl's id, which orders it among the store's crawls.
         currency: currency of the prices.
         max_missing_ingredients: quality gate, as for a crawl.
 
@@ -403,114 +475,133 @@ def import_feed(
         LockedError: a crawl or build holds the store.
     """
     from deeproot.catalog.db import default_store_dir
-    from deeproot.crawler import storage
-    from deeproot.lock import StoreLock
 
-    m = dict(mapping)
-    for f in REQUIRED:
-        if f not in m:
-            raise InputError(f"--map lacks {f}")
     if not _SOURCE.fullmatch(source or ""):
         raise InputError(f"--source {source!r}: use 1-40 letters, digits or ._-")
+    if preset is not None and preset not in PRESETS:
+        raise InputError(f"unknown preset {preset!r}; presets: {', '.join(PRESETS)}")
+    m = dict(mapping or {})
     fixed = taxonomy.category(category) if category else None
-    if fixed is None and "category" not in m:
-        raise InputError("the feed has no category: map category=COLUMN or pass --category KEY")
+    if preset is None:
+        for f in REQUIRED:
+            if f not in m:
+                raise InputError(f"--map lacks {f}")
+        if fixed is None and "category" not in m:
+            raise InputError("the feed has no category: map category=COLUMN or pass --category KEY")
+    elif m:
+        raise InputError(f"--preset {preset} reads its own columns; drop --map")
     paths = [Path(f) for f in files]
     if not paths:
         raise InputError("no feed files given")
     for p in paths:
-        if not p.is_file():
+        if not (p.is_file() or (preset is not None and p.is_dir())):
             raise InputError(f"no such file: {p}")
-    formats = [_format_of(p, fmt) for p in paths]
+    if preset is None:
+        formats = [_format_of(p, fmt) for p in paths]
+    elif preset == "deeproot-csv":
+        from deeproot.catalog.csv_import import ORIGINAL_CRAWL_DATE, expand_paths
+
+        paths = expand_paths(paths)
+        crawled_at = crawled_at or ORIGINAL_CRAWL_DATE
     root = Path(store) if store is not None else default_store_dir()
-    when = crawled_at or datetime.now(UTC)
-    when = when if when.tzinfo else when.replace(tzinfo=UTC)
-    digest = _digest(paths, m, source, fixed.key if fixed else None)
+    when = crawled_at.replace(tzinfo=UTC) if crawled_at and not crawled_at.tzinfo else crawled_at
+    digest = _digest(paths, m, f"{preset or ''}:{source}", fixed.key if fixed else None)
     done = _already(root, digest) if root.is_dir() else None
     if done is not None:
-        return FeedReport(
-            done["crawl_id"],
-            source,
-            "unchanged",
-            tuple(map(str, paths)),
-            done.get("rows_read", 0),
-            done.get("records", 0),
-            (),
-            done.get("missing_ingredients", 0),
-            tuple(done.get("categories_covered", ())),
-            None,
-            str(storage.manifest_path(root, done["crawl_id"])),
-        )
-    columns = set(m.values())
-    readers = {"csv": _rows_csv, "jsonl": _rows_jsonl, "parquet": _rows_parquet}
-    records: list[dict[str, Any]] = []
-    first: dict[tuple[str, str], str] = {}
-    skipped: list[str] = []
-    ranks: dict[str, int] = {}
-    read = 0
-    for p, f in zip(paths, formats, strict=True):
-        for label, raw in readers[f](p, columns):
-            read += 1
-            try:
-                rec = _record(raw, m, fixed)
-            except _Bad as exc:
-                skipped.append(f"{label}: {exc}")
-                continue
-            key = (rec["goods_no"], rec["category"])
-            if key in first:
-                skipped.append(f"{label}: duplicate of {first[key]}")
-                continue
-            first[key] = label
-            ranks[rec["category"]] = ranks.get(rec["category"], 0) + 1
-            rec.update(
-                crawled_at=when,
-                currency=currency,
-                listing_rank=ranks[rec["category"]],
-                carried=False,
-                carried_from=None,
-                source_layout=f"feed:{source}",
-                ingredients_at=when,  # stored where the crawler's schema has the column
-            )
-            rec["listing_hash"] = _listing_hash(rec)
-            records.append(rec)
-    if not records:
-        why = f"; first problem: {skipped[0]}" if skipped else ""
+        return _unchanged(root, done, source, paths)
+    rows = _read_deeproot_csv(paths) if preset else _read_mapped(paths, formats, m, fixed)
+    if not rows.records:
+        why = f"; first problem: {rows.skipped[0]}" if rows.skipped else ""
         raise InputError(f"no importable rows in {', '.join(p.name for p in paths)}{why}")
-    missing = sum(1 for r in records if not r["has_ingredients"])
-    if missing / len(records) > max_missing_ingredients:
+    missing = sum(1 for r in rows.records if not r["has_ingredients"])
+    if missing / len(rows.records) > max_missing_ingredients:
         raise QualityGateError(
-            f"{missing / len(records):.1%} of the feed's products have no ingredients (limit "
-            f"{max_missing_ingredients:.0%}); check the ingredients= column. Nothing was imported"
+            f"{missing / len(rows.records):.1%} of the feed's products have no ingredients "
+            f"(limit {max_missing_ingredients:.0%}); check the ingredients= column. Nothing was "
+            "imported"
         )
+    return _publish(root, rows, when, currency, source, digest, paths, m, preset)
+
+
+def _unchanged(root: Path, done: dict[str, Any], source: str, paths: list[Path]) -> FeedReport:
+    from deeproot.crawler import storage
+
+    return FeedReport(
+        done["crawl_id"],
+        source,
+        "unchanged",
+        tuple(map(str, paths)),
+        done.get("rows_read", 0),
+        done.get("records", 0),
+        (),
+        done.get("missing_ingredients", 0),
+        tuple(done.get("categories_covered", ())),
+        None,
+        str(storage.manifest_path(root, done["crawl_id"])),
+    )
+
+
+def _publish(
+    root: Path,
+    rows: _Rows,
+    when: datetime | None,
+    currency: str,
+    source: str,
+    digest: str,
+    paths: list[Path],
+    m: Mapping[str, str],
+    preset: str | None,
+) -> FeedReport:
+    """Complete the records, write the partition (one rename) and then its manifest."""
+    from deeproot.crawler import storage
+    from deeproot.lock import StoreLock
+
+    taken = when or datetime.now(UTC)
+    ranks: dict[str, int] = {}
+    for rec in rows.records:
+        ranks[rec["category"]] = ranks.get(rec["category"], 0) + 1
+        rec.update(
+            crawled_at=taken,
+            currency=currency,
+            listing_rank=ranks[rec["category"]],
+            carried=False,
+            carried_from=None,
+            source_layout=f"feed:{source}",
+            ingredients_at=taken,  # stored where the crawler's schema has the column
+        )
+        rec["listing_hash"] = _listing_hash(rec)
     order = {c.key: i for i, c in enumerate(taxonomy.CATEGORIES)}
     cats = tuple(sorted(ranks, key=order.__getitem__))
+    missing = sum(1 for r in rows.records if not r["has_ingredients"])
     try:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise InputError(f"cannot create the store {root}: {exc.strerror}") from exc
     with StoreLock(root, f"deeproot catalog import ({source})"):
-        crawl_id = _next_id(root)
-        for r in records:
+        crawl_id = _next_id(root, when)
+        for r in rows.records:
             r["crawl_id"] = crawl_id
         storage.crawls_dir(root).mkdir(parents=True, exist_ok=True)
-        part = storage.publish(root, crawl_id, records)
+        part = storage.publish(root, crawl_id, rows.records)
         now = datetime.now(UTC).isoformat()
         manifest = {
             "crawl_id": crawl_id,
             "status": "complete",
             "kind": "feed",
             "source": source,
-            "started_at": now,
-            "finished_at": now,
-            "crawled_at": when.isoformat(),
+            "preset": preset,
+            "started_at": taken.isoformat(),  # when the data was taken, like a crawl's start
+            "finished_at": taken.isoformat(),
+            "imported_at": now,
+            "crawled_at": taken.isoformat(),
             "files": [str(p) for p in paths],
-            "mapping": m,
+            "mapping": dict(m),
             "feed_digest": digest,
-            "rows_read": read,
-            "records": len(records),
+            "rows_read": rows.read,
+            "records": len(rows.records),
             "missing_ingredients": missing,
-            "skipped_rows": skipped[:1000],
-            "n_skipped": len(skipped),
+            "skipped_rows": rows.skipped[:1000],
+            "n_skipped": len(rows.skipped),
             "categories_covered": list(cats),
             "previous_crawl_id": None,
         }
@@ -520,9 +611,9 @@ def import_feed(
         source,
         "added",
         tuple(map(str, paths)),
-        read,
-        len(records),
-        tuple(skipped),
+        rows.read,
+        len(rows.records),
+        tuple(rows.skipped),
         missing,
         cats,
         str(part),

@@ -168,19 +168,34 @@ def changes_cmd(
 
 def catalog_import(
     files: Annotated[
-        list[Path], typer.Argument(help="CSV, JSON lines or Parquet files of a product feed.")
+        list[Path],
+        typer.Argument(
+            help="CSV, JSON lines or Parquet files of a product feed (or folders "
+            "of DeepRoot CSVs with --preset deeproot-csv)."
+        ),
     ],
     mapping: Annotated[
-        str,
+        str | None,
         typer.Option(
             "--map",
             help="field=column pairs: goods_no=…,name=…,brand=…,ingredients=… required; "
             "price, list_price, rating, reviews, url, image, category, sold_out optional.",
         ),
-    ],
+    ] = None,
+    preset: Annotated[
+        str | None,
+        typer.Option(
+            "--preset",
+            help="deeproot-csv: the original DeepRoot crawl CSVs (no --map needed).",
+        ),
+    ] = None,
     source: Annotated[
-        str, typer.Option("--source", help="Name of the feed (recorded with every row).")
-    ] = "feed",
+        str | None,
+        typer.Option(
+            "--source",
+            help="Name of the feed, recorded with every row (default: feed, or the preset's name).",
+        ),
+    ] = None,
     category: Annotated[
         str | None,
         typer.Option("--category", help="Category of every row when the feed has no column."),
@@ -213,13 +228,16 @@ def catalog_import(
             when = datetime.fromisoformat(crawled_at)
         except ValueError as exc:
             raise InputError(f"--crawled-at {crawled_at!r} is not an ISO date/time") from exc
+    if mapping is None and preset is None:
+        raise InputError("give --map field=column,… (or --preset deeproot-csv)")
     rep = import_feed(
         files,
-        parse_mapping(mapping),
-        source,
+        parse_mapping(mapping) if mapping is not None else None,
+        source or preset or "feed",
         store=data,
         category=category,
         fmt=fmt,
+        preset=preset,
         crawled_at=when,
     )
     out: dict[str, Any] = {"import": rep.to_json()}
