@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -25,6 +26,24 @@ def _emit(report: dict[str, Any], as_json: bool) -> None:
         typer.echo(json.dumps(report, ensure_ascii=False, indent=2, default=str))
     else:
         typer.echo(markdown.render(report), nl=False)
+
+
+def _stages() -> Any:
+    """One line on stderr per stage of a refresh (only on a terminal)."""
+    names = {
+        "crawl": "crawling",
+        "ingest": "reading crawls into the catalog",
+        "tag": "tagging new ingredient texts",
+        "derive": "computing catalog tables",
+    }
+    seen: set[str] = set()
+
+    def report(stage: str, done: int, total: int | None) -> None:
+        if stage not in seen and stage in names:
+            seen.add(stage)
+            typer.echo(f"{names[stage]}…", err=True)
+
+    return report
 
 
 def _format(as_json: bool, as_markdown: bool) -> bool:
@@ -117,6 +136,7 @@ def refresh_cmd(
     }
     res = refresh(
         data,
+        progress=_stages() if sys.stderr.isatty() else None,
         db_path=db,
         recheck_days=recheck_days,
         crawl_options=options,

@@ -76,6 +76,7 @@ def _crawl(
     options: Mapping[str, Any],
     recheck_days: float,
     progress: Progress | None,
+    wait: float | None = None,
 ) -> tuple[Any, dict[str, Any]]:
     """Run the incremental crawl; its report, or the matching error for a scheduler."""
     from deeproot.crawler import make_settings, run_crawl, storage
@@ -98,8 +99,14 @@ def _crawl(
         if progress and ev.get("event") == "record":
             progress("crawl", int(ev.get("n", 0)), None)
 
+    extra: dict[str, Any] = {}
+    if wait and "wait" in inspect.signature(run_crawl).parameters:
+        extra["wait"] = wait  # queue behind a hand-run crawl or build holding the store
+    log.info(
+        "refresh: %s crawl of %s", "incremental" if kwargs["incremental"] else "full", data_dir
+    )
     try:
-        rep = run_crawl(settings, progress=relay)
+        rep = run_crawl(settings, progress=relay, **extra)
     except KeyboardInterrupt:
         raise RunInterrupted(
             f"refresh interrupted during the crawl; the catalog is unchanged. Run deeproot "
@@ -239,7 +246,8 @@ def refresh(
         recheck_days: no product's ingredient text older than this (passed to the crawler
             when it supports it).
         crawl_options: further `make_settings` options (categories, base_url, delay, ...).
-        wait: seconds to wait for another refresh's lock (None: fail at once, exit 6).
+        wait: seconds to wait for another refresh's lock, and for the store's lock when a
+            crawl or build run by hand holds it (None: fail at once, exit 6).
         rank_top: recommendation depth compared per scalp type x category.
         memory_limit: DuckDB's limit for the build.
         progress: called with (stage, done, total) for stages crawl, ingest, tag, derive.
@@ -261,10 +269,20 @@ def refresh(
     t0 = time.monotonic()
     with StoreLock(lock_dir(data), "deeproot refresh", wait=wait) as lock:
         before_ranks = rank_snapshot(dbp, rank_top)
-        crawl_rep, crawl_summary = _crawl(data, crawl_options or {}, recheck_days, progress)
+        crawl_rep, crawl_summary = _crawl(data, crawl_options or {}, recheck_days, progress, wait)
+        log.info(
+            "refresh: crawl %s complete (%s records, %s requests); comparing",
+            crawl_rep.crawl_id,
+            crawl_rep.records,
+            crawl_rep.requests,
+        )
         report = changes_mod.compare(data, until=crawl_rep.crawl_id)
+        log.info("refresh: building the catalog %s", dbp)
+        build_extra: dict[str, Any] = {}
+        if wait and "wait" in inspect.signature(build).parameters:
+            build_extra["wait"] = wait
         try:
-            built = build(data, dbp, memory_limit=memory_limit, progress=progress)
+            built = build(data, dbp, memory_limit=memory_limit, progress=progress, **build_extra)
         except KeyboardInterrupt:
             raise RunInterrupted(
                 f"refresh interrupted during the catalog build; crawl {crawl_rep.crawl_id} is "
@@ -291,6 +309,11 @@ def refresh(
         final = report.with_ranks(ranks, summary)
         data_json = final.to_json()
         jpath, mpath, md = write_report(data, data_json)
+        log.info(
+            "refresh: report %s (%s)",
+            jpath,
+            ", ".join(f"{k} {v}" for k, v in final.counts().items() if v),
+        )
     code = EXIT_NOTHING_NEW if final.empty else EXIT_OK
     return RefreshResult(
         crawl_id=crawl_rep.crawl_id,
