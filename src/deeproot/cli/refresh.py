@@ -113,9 +113,9 @@ def refresh_cmd(
 ) -> None:
     """Incremental crawl, catalog build and change report in one locked run (for schedulers).
 
-    Exit codes: 0 changes found, 7 nothing new, 5 crawl stopped by the site, 4 quality gate
-    failed, 6 another refresh is running, 130 interrupted. The report is written to
-    DATA/reports/<crawl_id>.json and .md.
+    Exit: 0 changes, 7 nothing new, 5 stopped by the site, 4 gate failed, 6 locked, 130 interrupted.
+
+    The report goes to DATA/reports/<crawl_id>.json and .md and to stdout.
     """
     from deeproot.refresh.refresh import refresh
 
@@ -171,8 +171,10 @@ def changes_cmd(
         bool, typer.Option("--markdown", help="Markdown (the default).")
     ] = False,
 ) -> None:
-    """What changed between two complete crawls: new, delisted, stock, prices, ratings,
-    reformulations (from the store; rank changes are in refresh reports)."""
+    """What changed between two complete crawls: new, delisted, stock, prices, reformulations.
+
+    Read from the store; recommendation rank changes are in the reports of deeproot refresh.
+    """
     from deeproot.refresh.changes import compare, complete_crawls, load_report
 
     fmt_json = _format(as_json, as_markdown)
@@ -236,8 +238,10 @@ def catalog_import(
     ] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
-    """Import a licensed product feed (CSV, JSON lines, Parquet) into the store as one
-    pseudo-crawl, then build the catalog from it like from a crawl."""
+    """Import a licensed product feed (CSV, JSON lines, Parquet) as a pseudo-crawl of the store.
+
+    The catalog is then built from it as from a crawl (--no-build to skip).
+    """
     from datetime import datetime
 
     from deeproot.catalog.feed import import_feed, parse_mapping
