@@ -7,7 +7,8 @@
 #
 # Reads (docs/web.md): DEEPROOT_DATA_DIR (/data: catalog.duckdb, models/default/),
 # DEEPROOT_SERVE_MODELS, DEEPROOT_SERVE_DB, DEEPROOT_SERVE_DEVICE, DEEPROOT_SERVE_MAX_UPLOAD_MB,
-# DEEPROOT_SERVE_MAX_PHOTOS, DEEPROOT_SERVE_QUEUE, DEEPROOT_THREADS. The app keeps no state:
+# DEEPROOT_SERVE_MAX_PHOTOS, DEEPROOT_SERVE_QUEUE, DEEPROOT_SERVE_UPLOAD_IDLE_S, DEEPROOT_THREADS.
+# The app keeps no state:
 # add workers (--workers) or replicas behind any load balancer.
 FROM python:3.11-slim
 

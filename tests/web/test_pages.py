@@ -104,3 +104,14 @@ def test_crawled_urls_only_become_links_when_http(client) -> None:
     assert safe_url("https://www.oliveyoung.co.kr/x") == "https://www.oliveyoung.co.kr/x"
     for bad in ("javascript:alert(1)", "data:text/html,x", "//evil", "/local", None, 3):
         assert safe_url(bad) is None
+
+
+def test_every_setting_variable_is_documented_and_in_the_image() -> None:
+    """docs/web.md and the Dockerfile name every DEEPROOT_SERVE_* variable a worker reads."""
+    repo = Path(__file__).resolve().parents[2]
+    docs = (repo / "docs/web.md").read_text("utf-8")
+    image = (repo / "Dockerfile").read_text("utf-8")
+    for name in Settings().to_env():
+        assert f"`{name}`" in docs, name
+        if name != "DEEPROOT_SERVE_DEMO_CATALOG":  # set by serve itself, not by users
+            assert name in image, name

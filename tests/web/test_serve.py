@@ -220,3 +220,25 @@ def test_sigterm_stops_the_server_cleanly(served) -> None:
     assert proc.returncode in (0, 130), err
     assert "Traceback" not in err
     assert f"serving on http://localhost:{port}" in err
+
+
+def test_stalled_upload_gets_408_and_frees_its_place(demo_db: Path, server_thread) -> None:
+    """A client that stops sending mid-upload (slowloris) does not hold a queue place."""
+    from deeproot.web.app import create_app
+    from deeproot.web.service import Service
+
+    svc = Service(Settings(db=demo_db, upload_idle_s=0.5, queue=0))
+    with server_thread(create_app(service=svc)) as url:
+        port = int(url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+            s.sendall(
+                b"POST /api/diagnose HTTP/1.1\r\nHost: x\r\n"
+                b"Content-Type: multipart/form-data; boundary=b\r\nContent-Length: 100000\r\n\r\n"
+                b'--b\r\nContent-Disposition: form-data; name="photos"; filename="a.jpg"\r\n\r\n'
+            )
+            t0 = time.monotonic()
+            answer = _read_response(s).decode()
+        assert answer.startswith("HTTP/1.1 408")
+        assert "the upload stalled (nothing received for 0.5 s); send it again" in answer
+        assert time.monotonic() - t0 < 5
+        assert svc.gate.admitted == 0  # the place is free again

@@ -86,6 +86,7 @@ class HttpError(Exception):
 def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     what = {
         400: "Malformed request.",
+        408: "The upload stalled.",
         404: "No such product.",
         413: "Upload over the size limit.",
         415: "Not multipart/form-data, or no photo is a JPEG, PNG or WebP.",
@@ -156,7 +157,8 @@ async def diagnose_request(svc: "Service", request: "Request") -> tuple[Any, "Su
     with svc.gate.admit():
         try:
             form = await read_form(
-                request.stream(), boundary, limit=limit, max_files=svc.settings.max_photos
+                request.stream(), boundary, limit=limit, max_files=svc.settings.max_photos,
+                idle_timeout=svc.settings.upload_idle_s,
             )
         except ClientDisconnect:
             raise HttpError(400, "the upload was interrupted; send it again",
@@ -258,7 +260,7 @@ def create_app(settings: Settings | None = None, service: "Service | None" = Non
         responses={
             200: {"description": "The deeproot.diagnose/1 document.",
                   "content": {"application/json": {"schema": {"type": "object"}}}},
-            **_errors(400, 413, 415, 422, 503),
+            **_errors(400, 408, 413, 415, 422, 503),
         },
     )
     async def api_diagnose(request: Request) -> Response:

@@ -12,6 +12,7 @@ sets them directly (docs/web.md lists them):
 | `DEEPROOT_SERVE_MAX_UPLOAD_MB` | largest request body (all photos of one request) | `200` |
 | `DEEPROOT_SERVE_MAX_PHOTOS` | photos per request | `10` |
 | `DEEPROOT_SERVE_QUEUE` | requests waiting for the worker's one diagnosis slot | `16` |
+| `DEEPROOT_SERVE_UPLOAD_IDLE_S` | an upload sending nothing this long gets 408 | `30` |
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ class Settings:
         max_upload_mb: largest request body in MB (the CLI's 200 MB photo limit by default).
         max_photos: photos per request.
         queue: requests that may wait while one diagnosis runs; more get 503 + Retry-After.
+        upload_idle_s: seconds an upload may send nothing before it is refused (408).
     """
 
     models: Path | None = None
@@ -48,6 +50,7 @@ class Settings:
     max_upload_mb: float = 200.0
     max_photos: int = 10
     queue: int = 16
+    upload_idle_s: float = 30.0
 
     def __post_init__(self) -> None:
         if self.device not in DEVICES:
@@ -58,6 +61,8 @@ class Settings:
             raise InputError(f"max photos {self.max_photos}: give 1 to 100")
         if not 0 <= self.queue <= 10_000:
             raise InputError(f"queue {self.queue}: give 0 to 10000")
+        if not 0 < self.upload_idle_s <= 3600:
+            raise InputError(f"upload idle timeout {self.upload_idle_s} s: give 0 < s <= 3600")
 
     @property
     def max_upload_bytes(self) -> int:
@@ -70,6 +75,7 @@ class Settings:
             "MAX_UPLOAD_MB": repr(self.max_upload_mb),
             "MAX_PHOTOS": str(self.max_photos),
             "QUEUE": str(self.queue),
+            "UPLOAD_IDLE_S": repr(self.upload_idle_s),
             "DEMO_CATALOG": "1" if self.demo_catalog else "0",
             "MODELS": str(self.models) if self.models else "",
             "DB": str(self.db) if self.db else "",
@@ -108,4 +114,5 @@ class Settings:
             max_upload_mb=float(num("MAX_UPLOAD_MB", float, 200.0)),
             max_photos=int(num("MAX_PHOTOS", int, 10)),
             queue=int(num("QUEUE", int, 16)),
+            upload_idle_s=float(num("UPLOAD_IDLE_S", float, 30.0)),
         )

@@ -19,7 +19,7 @@ MAX_PARTS = 200
 
 
 class UploadError(Exception):
-    """A request body that cannot be accepted: `status` (400, 413, 415) and a one-line message."""
+    """A request body that cannot be accepted: `status` (400, 408, 413, 415), a one-line message."""
 
     def __init__(self, status: int, message: str, code: str) -> None:
         super().__init__(message)
@@ -96,15 +96,36 @@ def _filename(raw: str, index: int) -> str:
     return name[:120] or f"photo-{index}"
 
 
+async def _paced(chunks: AsyncIterator[bytes], idle: float) -> AsyncIterator[bytes]:
+    """The chunks, but a client that sends nothing for `idle` seconds gets 408: a slow upload
+    must not hold a queue place for ever."""
+    import asyncio
+
+    it = chunks.__aiter__()
+    while True:
+        try:
+            chunk = await asyncio.wait_for(it.__anext__(), idle)
+        except StopAsyncIteration:
+            return
+        except TimeoutError:
+            raise UploadError(
+                408, f"the upload stalled (nothing received for {idle:g} s); send it again",
+                "timeout",
+            ) from None
+        yield chunk
+
+
 async def read_form(
-    chunks: AsyncIterator[bytes], boundary: bytes, *, limit: int, max_files: int
+    chunks: AsyncIterator[bytes], boundary: bytes, *, limit: int, max_files: int,
+    idle_timeout: float = 30.0,
 ) -> Form:
     """Parse a multipart body from its chunks, in memory, counting bytes as they arrive.
 
     Empty file parts (a file input left empty) are dropped.
 
     Raises:
-        UploadError: 413 over `limit` bytes, 400 malformed, too many files or fields.
+        UploadError: 413 over `limit` bytes, 400 malformed, too many files or fields, 408 no
+            data for `idle_timeout` seconds.
     """
     from python_multipart.exceptions import MultipartParseError
     from python_multipart.multipart import MultipartParser, MultipartState, parse_options_header
@@ -181,7 +202,7 @@ async def read_form(
     )
     received = 0
     try:
-        async for chunk in chunks:
+        async for chunk in _paced(chunks, idle_timeout):
             received += len(chunk)
             if received > limit:
                 raise too_large(limit)
