@@ -44,6 +44,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "2e-3",
         "--threads",
         "1",
+        "--no-tensorboard",  # TensorBoard logging is tested on a tiny run (test_resume.py)
     ]
     assert main(args) == 0
     return base / "run"

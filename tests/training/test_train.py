@@ -34,7 +34,6 @@ def test_run_folder_records_everything(run: Path) -> None:
         "metrics.jsonl",
         "run.json",
         "split.json",
-        "tensorboard",
     ]
     args = yaml.safe_load((run / "args.yaml").read_text())
     assert (args["epochs"], args["size"], args["symptom"], args["classes"]) == (
