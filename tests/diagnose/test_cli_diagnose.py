@@ -80,7 +80,7 @@ def test_text_output_en(bundle: Path, env: Path, capsys) -> None:
     assert lines[-1].startswith("This guide is general scalp-care information")
     err = cap.err.splitlines()
     assert err[1] == "!! DEMO MODEL: these results come from a model trained on SYNTHETIC images."
-    assert err[5] == f"model: {bundle.resolve()} on CPUExecutionProvider"
+    assert err[5] == f"model: {bundle.resolve()} (CPUExecutionProvider)"
     assert err[6].startswith("warning: no product recommendations: no catalog database at ")
 
 
@@ -93,9 +93,9 @@ def test_bad_photo_exit_code_and_one_line_error(
     cap = capsys.readouterr()
     assert code == 3
     err = cap.err.splitlines()
-    assert f"error: {empty}: empty file (0 bytes)" in err
+    assert f"오류: {empty}: 빈 파일입니다 (0바이트)" in err  # --lang ko is the default
     assert err[-1] == (
-        "error: 1 of 2 photo(s) not diagnosed (1 unreadable, 0 failed the quality check)"
+        "error: 사진 2장 중 1장을 진단하지 못했습니다 (읽을 수 없음 1장, 사진 확인에서 보류 0장)"
     )
     assert f"{env} (640x480)" in cap.out.splitlines()  # the good photo is still diagnosed
     assert "  두피 타입: " in "\n".join(cap.out.splitlines())
@@ -113,15 +113,27 @@ def test_json_output(bundle: Path, env: Path, capsys) -> None:
     assert j["model"]["demo"] is True and j["exit_code"] == 0
 
 
-def test_bad_option_values(bundle: Path, env: Path, capsys) -> None:
-    assert main(["diagnose", str(env), "--models", str(bundle), "--device", "tpu"]) == 3
-    assert capsys.readouterr().err.strip().splitlines()[-1] == (
-        "error: unknown device 'tpu'; valid: auto, cpu, cuda"
-    )
-    assert main(["diagnose", str(env), "--models", str(bundle), "--survey-type", "탈모성"]) == 3
-    assert capsys.readouterr().err.strip() == (
-        "error: survey scalp type must be 건성 (dry) or 지성 (oily), not '탈모성'"
-    )
+def test_bad_option_values_list_the_choices(bundle: Path, env: Path, capsys) -> None:
+    assert main(["diagnose", str(env), "--models", str(bundle), "--device", "tpu"]) == 2
+    assert "'tpu' is not one of 'auto', 'cpu', 'cuda'" in capsys.readouterr().err
+    # 보통 ("normal") is not a survey answer: the two answers SPEC §2 offers are listed
+    assert main(["diagnose", str(env), "--models", str(bundle), "--survey-type", "보통"]) == 2
+    err = capsys.readouterr().err
+    assert "'보통' is not one of '건성', '지성', 'dry', 'oily'" in err
+    assert "탈모성" not in err
+    assert main(["diagnose", str(env), "--concern", "itch"]) == 2
+    assert "'fine_scale', '미세각질'" in capsys.readouterr().err
+
+
+def test_help_shows_choices_not_types(capsys) -> None:
+    assert main(["diagnose", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "<bool>" not in out and "list[str]" not in out
+    choices = ("건성|지성|dry|oily", "auto|cpu|cuda", "ko|en", "curated|chat", "hair_loss", "탈모")
+    for choice in choices:
+        assert choice in out, choice
+    for opt in ("--free-of", "--no-allergens", "--include-sold-out", "--quiet"):
+        assert opt in out
 
 
 def test_second_photo_with_same_types_refers_to_first(

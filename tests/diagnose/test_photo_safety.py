@@ -220,6 +220,7 @@ def test_oserrors_and_uploads_beside_good_photos(bundle: Path, tmp_path: Path) -
         models=bundle,
         device="cpu",
         recommend_products=False,
+        lang="en",
     )
     assert [p.status for p in rep.photos] == ["error", "diagnosed", "error", "diagnosed", "error"]
     assert rep.photos[0].error.endswith("file name too long (over 255 bytes); rename the photo")

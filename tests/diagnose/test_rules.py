@@ -135,8 +135,10 @@ def test_bad_inputs() -> None:
         scalp_type({k: 0 for k in SYMPTOM_KEYS if k != "hair_loss"})
     with pytest.raises(InputError, match="must be 건성 \\(dry\\) or 지성 \\(oily\\), not '탈모성'"):
         scalp_type(sev(), "탈모성")
-    with pytest.raises(InputError, match="unknown scalp type 'greasy'"):
+    with pytest.raises(InputError, match=r"must be 건성 \(dry\) or 지성 \(oily\), not 'greasy'"):
         survey_type_key("greasy")
+    with pytest.raises(InputError, match=r"must be 건성 \(dry\) or 지성 \(oily\), not '보통'"):
+        survey_type_key("보통")  # SPEC §2 offers two answers; 보통 is not one of them
     assert survey_type_key("") is None and survey_type_key("지성") == "oily"
 
 

@@ -144,6 +144,7 @@ def test_json_schema(bundle: Path, photos: dict[str, Path], tmp_path: Path) -> N
         "schema",
         "model",
         "survey",
+        "filters",
         "lang",
         "photos",
         "visit",
@@ -212,7 +213,12 @@ def test_chat_failure_falls_back_to_curated(
     monkeypatch.setenv("DEEPROOT_CHAT_MODEL", "m")
     monkeypatch.setenv("DEEPROOT_CHAT_TIMEOUT", "2")
     rep = diagnose(
-        [photos["a"]], models=bundle, device="cpu", guide="chat", recommend_products=False
+        [photos["a"]],
+        models=bundle,
+        device="cpu",
+        guide="chat",
+        recommend_products=False,
+        lang="en",
     )
     assert all(g.source == "curated" for g in rep.photos[0].diagnosis.guides)
     assert rep.warnings[1].startswith("chat guide failed (chat endpoint http://127.0.0.1:9/v1")
@@ -238,7 +244,7 @@ def test_bad_chat_settings_fall_back_to_curated(
         [photos["a"]], models=bundle, device="cpu", guide="chat", recommend_products=False
     )
     assert all(g.source == "curated" for g in rep.photos[0].diagnosis.guides)
-    assert rep.warnings[1].startswith(f"chat guide failed ({why}")
+    assert rep.warnings[1].startswith(f"채팅 가이드를 받지 못해 ({why}")  # lang ko, the default
 
 
 def test_installed_bundle_used_without_models(

@@ -26,6 +26,7 @@ import io
 import logging
 import math
 import os
+import re
 import stat
 import warnings
 from dataclasses import dataclass, field
@@ -64,7 +65,100 @@ PhotoSource = Union[str, "os.PathLike[str]", PhotoInput]
 
 
 class PhotoError(InputError):
-    """A photo that cannot be diagnosed; the message names the file and says what to do."""
+    """A photo that cannot be diagnosed; the message names the file and says what to do.
+
+    `name` is the photo's name as it starts the message; `text("ko")` gives the Korean form.
+    """
+
+    name: str = ""
+
+    def text(self, lang: str = "en") -> str:
+        """The message in `lang` (`ko` or `en`); English where no translation is known."""
+        msg = str(self)
+        if lang != "ko" or not self.name or not msg.startswith(self.name + ": "):
+            return msg
+        reason = msg[len(self.name) + 2 :]
+        for pattern, ko in _KO_REASONS:
+            m = pattern.fullmatch(reason)
+            if m:
+                groups = [_KO_WHAT.get(g, g) for g in m.groups()]
+                return f"{self.name}: {ko.format(*groups)}"
+        return msg
+
+
+_KO_WHAT = {
+    "not an image": "이미지가 아닙니다",
+    "a GIF image": "GIF 이미지입니다",
+    "a PDF document": "PDF 문서입니다",
+    "a ZIP archive": "ZIP 압축 파일입니다",
+    "a TIFF image": "TIFF 이미지입니다",
+    "a BMP image": "BMP 이미지입니다",
+    "a HEIC/AVIF image": "HEIC/AVIF 이미지입니다",
+}
+_KO_REASONS = [
+    (re.compile(p), ko)
+    for p, ko in (
+        (r"no such file", "파일이 없습니다"),
+        (
+            r"no such file \(a part of the path is not a folder\)",
+            "파일이 없습니다 (경로 중간이 폴더가 아님)",
+        ),
+        (
+            r"is a folder, not a photo; pass the photo files inside it",
+            "폴더입니다. 폴더 안의 사진 파일을 지정하세요",
+        ),
+        (
+            r"file name too long \(over 255 bytes\); rename the photo",
+            "파일 이름이 너무 깁니다 (255바이트 초과). 이름을 줄이세요",
+        ),
+        (
+            r"permission denied; check the file's permissions",
+            "읽기 권한이 없습니다. 파일 권한을 확인하세요",
+        ),
+        (
+            r"not a regular file \(a device or pipe\); pass a photo file",
+            "일반 파일이 아닙니다 (장치나 파이프). 사진 파일을 지정하세요",
+        ),
+        (r"invalid file name", "파일 이름이 올바르지 않습니다"),
+        (r"too many levels of symbolic links", "심볼릭 링크가 너무 많이 이어집니다"),
+        (r"empty file \(0 bytes\)", "빈 파일입니다 (0바이트)"),
+        (r"photo data must be bytes", "사진 데이터가 바이트가 아닙니다"),
+        (
+            r"(\d+) MB is over the (\d+) MB limit; send a smaller photo",
+            "{0} MB로 {1} MB 제한을 넘습니다. 더 작은 사진을 보내 주세요",
+        ),
+        (
+            r"(.+); deeproot reads JPEG, PNG or WebP photos",
+            "{0}. JPEG, PNG, WebP 사진만 읽을 수 있습니다",
+        ),
+        (
+            r"(\d+x\d+) pixels is over the (\d+)-megapixel limit \(possible decompression bomb\);"
+            r" send a smaller photo",
+            "{0} 픽셀로 {1}메가픽셀 제한을 넘습니다 (압축 폭탄일 수 있음)."
+            " 더 작은 사진을 보내 주세요",
+        ),
+        (
+            r"over the (\d+)-megapixel limit \(possible decompression bomb\); send a smaller photo",
+            "{0}메가픽셀 제한을 넘습니다 (압축 폭탄일 수 있음). 더 작은 사진을 보내 주세요",
+        ),
+        (
+            r"a (\d+x\d+) (.+?) needs (\d+) MB to decode, over the (\d+) MB budget per photo;"
+            r" send a JPEG or a photo of at most (\d+) megapixels",
+            "{0} {1} 사진은 디코딩에 {2} MB가 필요해 사진당 {3} MB 한도를 넘습니다. JPEG나"
+            " {4}메가픽셀 이하의 사진을 보내 주세요",
+        ),
+        (
+            r"not enough memory to decode it; send a smaller photo",
+            "디코딩할 메모리가 부족합니다. 더 작은 사진을 보내 주세요",
+        ),
+        (
+            r"truncated (\w+) file \((.*)\); copy the photo again",
+            "잘린 {0} 파일입니다 ({1}). 사진을 다시 복사하세요",
+        ),
+        (r"corrupt (\w+) file \((.*)\)", "손상된 {0} 파일입니다 ({1})"),
+        (r"cannot read \((.*)\)", "읽을 수 없습니다 ({0})"),
+    )
+]
 
 
 @dataclass(frozen=True)
@@ -200,6 +294,21 @@ def load_photo(
             not JPEG/PNG/WebP, over budget, corrupt or truncated.
     """
     name = photo_name(src)
+    try:
+        return _load(src, name, min_size, max_bytes, max_pixels, max_decode_bytes)
+    except PhotoError as exc:
+        exc.name = name
+        raise
+
+
+def _load(
+    src: PhotoSource,
+    name: str,
+    min_size: int,
+    max_bytes: int,
+    max_pixels: int,
+    max_decode_bytes: int,
+) -> Photo:
     if isinstance(src, PhotoInput):
         if not isinstance(src.data, (bytes, bytearray, memoryview)):
             raise PhotoError(f"{name}: photo data must be bytes")

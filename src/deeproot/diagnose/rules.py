@@ -79,8 +79,12 @@ def survey_type_key(value: str | None) -> str | None:
     """Normalise a survey answer (`dry`, `oily`, `건성`, `지성`) to its key; None stays None."""
     if value is None or not str(value).strip():
         return None
-    key = taxonomy.scalp_type(str(value)).key
-    if key not in SURVEY_TYPES:
+    v = str(value).strip()
+    key = next(
+        (t.key for t in taxonomy.SCALP_TYPES if t.key in SURVEY_TYPES and v in (t.key, t.ko)),
+        None,
+    )
+    if key is None:
         raise InputError(f"survey scalp type must be 건성 (dry) or 지성 (oily), not {value!r}")
     return key
 

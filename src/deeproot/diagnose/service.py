@@ -25,6 +25,11 @@ from deeproot.errors import DeeprootError, InputError
 log = logging.getLogger(__name__)
 
 JSON_SCHEMA = "deeproot.diagnose/1"
+DEMO_WARNING = {
+    "en": "results come from a DEMO model trained on synthetic images; they are not a medical"
+    " assessment",
+    "ko": "합성 이미지로 학습한 데모 모델의 결과이며 의학적 평가가 아닙니다",
+}
 GUIDE_SOURCES = ("curated", "chat")
 
 
@@ -107,6 +112,7 @@ class DiagnoseReport:
     warnings: tuple[str, ...]
     disclaimer: str
     timing_ms: dict[str, float] = field(default_factory=dict)
+    filters: dict[str, Any] = field(default_factory=dict)  # product filters asked for
 
     @property
     def exit_code(self) -> int:
@@ -131,6 +137,7 @@ class DiagnoseReport:
                 "categories": list(self.categories),
                 "echo": self.survey_echo,
             },
+            "filters": dict(self.filters),
             "lang": self.lang,
             "photos": [
                 {
@@ -166,7 +173,11 @@ def _guides(
         except Exception as exc:  # ChatError, or anything unforeseen: the curated guide stands in
             if not isinstance(exc, ChatError):
                 log.debug("chat guide failed unexpectedly", exc_info=True)
-            msg = f"chat guide failed ({exc}); showing the curated guide"
+            msg = (
+                f"채팅 가이드를 받지 못해 ({exc}) 기본 관리 가이드를 보여 드립니다"
+                if lang == "ko"
+                else f"chat guide failed ({exc}); showing the curated guide"
+            )
             if msg not in warn:
                 warn.append(msg)
             out.extend(guides((t,), lang))
@@ -174,30 +185,45 @@ def _guides(
 
 
 class _Products:
-    """Recommendations per distinct type set, looked up once; a missing catalog warns once."""
+    """Recommendations per distinct (types, prefer_functional), looked up once; a missing catalog
+    warns once."""
 
-    def __init__(self, db: str | os.PathLike[str] | None, categories: tuple[str, ...]) -> None:
+    def __init__(
+        self,
+        db: str | os.PathLike[str] | None,
+        categories: tuple[str, ...],
+        filters: dict[str, Any],
+    ) -> None:
         from deeproot.catalog import db as catalog_db
 
         self.path = Path(db) if db is not None else catalog_db.default_db_path()
         self.categories = categories
+        self.filters = filters
         self.error: str | None = None
-        self._cache: dict[tuple[str, ...], Any] = {}
+        self._cache: dict[tuple[tuple[str, ...], bool], Any] = {}
 
-    def __call__(self, types: tuple[str, ...]) -> Any | None:
+    def __call__(self, types: tuple[str, ...], prefer_functional: bool = False) -> Any | None:
         if self.error is not None:
             return None
-        if types not in self._cache:
+        key = (types, prefer_functional)
+        if key not in self._cache:
             from deeproot.catalog.recommend import recommend
 
             try:
-                self._cache[types] = recommend(
-                    self.path, types=types, categories=self.categories or None, top=3
+                self._cache[key] = recommend(
+                    self.path,
+                    types=types,
+                    categories=self.categories or None,
+                    top=3,
+                    prefer_functional=prefer_functional,
+                    **self.filters,
                 )
+            except InputError:
+                raise  # a bad filter value is the caller's mistake, not a missing catalog
             except DeeprootError as exc:
-                self.error = f"no product recommendations: {exc}"
+                self.error = str(exc)
                 return None
-        return self._cache[types]
+        return self._cache[key]
 
 
 def _severity_text(scores: Sequence[SymptomScore], lang: str) -> str:
@@ -224,6 +250,9 @@ def diagnose(
     force: bool = False,
     guide: str = "curated",
     recommend_products: bool = True,
+    free_of: Sequence[str] = (),
+    no_allergens: bool = False,
+    include_sold_out: bool = False,
 ) -> DiagnoseReport:
     """Diagnose scalp photos with a model bundle and the three survey answers.
 
@@ -241,6 +270,14 @@ def diagnose(
         force: diagnose photos that fail the quality check (the warning stays).
         guide: `curated` (shipped text) or `chat` (OpenAI-compatible endpoint, falls back).
         recommend_products: look products up in the catalog.
+        free_of: leave out products carrying any of these ingredient families
+            (`sulfate_surfactant`, `silicone`, `paraben`, `mineral_oil`, `synthetic_colour`,
+            `fragrance`) or without a readable ingredient list.
+        no_allergens: leave out products with an MFDS fragrance allergen.
+        include_sold_out: show sold-out products too (marked); by default they are left out.
+
+    Products that state the 탈모 증상 완화 functional claim rank first when the photo shows
+    hair loss (severity above 양호).
 
     Raises:
         InputError: bad option values or no photos; DataError: a bad model bundle. A bad photo
@@ -274,7 +311,7 @@ def diagnose(
         try:
             ph = images.load_photo(p, min_size=min_side)
         except images.PhotoError as exc:
-            results.append(PhotoResult(name, "error", error=str(exc)))
+            results.append(PhotoResult(name, "error", error=exc.text(lang)))
             continue
         q = images.quality(ph.image, lang=lang)
         status = "diagnosed" if (q.ok or force) else "withheld"
@@ -288,7 +325,13 @@ def diagnose(
     t_infer = time.perf_counter()
 
     warn: list[str] = []
-    products = _Products(db, category_keys) if recommend_products else None
+    free = tuple(dict.fromkeys(free_of))
+    filters: dict[str, Any] = {
+        "free_of": free,
+        "no_allergens": bool(no_allergens),
+        "include_sold_out": bool(include_sold_out),
+    }
+    products = _Products(db, category_keys, filters) if recommend_products else None
 
     def build(scores: tuple[SymptomScore, ...]) -> Diagnosis:
         sev = {s.symptom: s.severity for s in scores}
@@ -297,7 +340,9 @@ def diagnose(
         checks = rules.concern_notes(
             sev, {s.symptom: (s.label, s.label_en) for s in scores}, concern_keys
         )
-        return Diagnosis(scores, st, gs, products(st.types) if products else None, checks)
+        hair_loss = sev.get("hair_loss", 0) > 0
+        found = products(st.types, prefer_functional=hair_loss) if products else None
+        return Diagnosis(scores, st, gs, found, checks)
 
     def scores_of(pr: dict[str, Any]) -> tuple[SymptomScore, ...]:
         return tuple(score(s, pr[s], bundle.classes) for s in bundle.symptoms)
@@ -320,13 +365,10 @@ def diagnose(
     t_done = time.perf_counter()
 
     if bundle.demo:
-        warn.insert(
-            0,
-            "results come from a DEMO model trained on synthetic images; they are not a medical"
-            " assessment",
-        )
+        warn.insert(0, DEMO_WARNING[lang])
     if products is not None and products.error:
-        warn.append(products.error)
+        prefix = "추천 제품 없음" if lang == "ko" else "no product recommendations"
+        warn.append(f"{prefix}: {products.error}")
     return DiagnoseReport(
         bundle=str(bundle.path),
         demo=bundle.demo,
@@ -342,6 +384,7 @@ def diagnose(
         catalog=str(products.path) if products is not None and not products.error else None,
         warnings=tuple(warn),
         disclaimer=disclaimer(lang),
+        filters={**filters, "free_of": list(free)},
         timing_ms={
             "model": round((t_model - t0) * 1000, 1),
             "load": round((t_load - t_model) * 1000, 1),
