@@ -333,3 +333,19 @@ def test_openapi_lists_every_endpoint_and_docs_render(client) -> None:
     docs = client.get("/docs")
     assert docs.status_code == 200 and "/api/products/{goods_no}" in docs.text
     assert "cdn.jsdelivr.net" in docs.headers["content-security-policy"]
+
+
+def test_diagnose_passes_product_filters_to_the_library(client, service, photo) -> None:
+    from deeproot.diagnose.images import PhotoInput
+    from deeproot.diagnose.service import diagnose
+
+    data = {"categories": "shampoo", "free_of": ["silicone", "fragrance"], "no_allergens": "on"}
+    r = _post(client, [("photos", ("a.jpg", photo, "image/jpeg"))], data)
+    assert r.status_code == 200, r.text
+    want = diagnose([PhotoInput("a.jpg", photo)], models=service.bundle.path, db=service.db_path,
+                    categories=["shampoo"], free_of=["silicone", "fragrance"], no_allergens=True)
+    assert r.json() == want.to_json()
+    products = r.json()["photos"][0]["diagnosis"]["products"]
+    assert products["free_of"] == ["silicone", "fragrance"] and products["no_allergens"] is True
+    bad = _post(client, [("photos", ("a.jpg", photo, "image/jpeg"))], {"free_of": "gluten"})
+    assert bad.status_code == 422 and "gluten" in bad.json()["detail"]

@@ -50,6 +50,16 @@ DIAGNOSE_FORM_SCHEMA: dict[str, Any] = {
                   "description": "Diagnose photos that fail the quality check."},
         "visit": {"type": "boolean", "default": False,
                   "description": "Combine the photos into one diagnosis (mean probabilities)."},
+        "free_of": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "Products: leave out these ingredient families (sulfate_surfactant,"
+            " silicone, paraben, mineral_oil, synthetic_colour, fragrance).",
+        },
+        "no_allergens": {"type": "boolean", "default": False,
+                         "description": "Products: leave out those with a fragrance allergen."},
+        "include_sold_out": {"type": "boolean", "default": False,
+                             "description": "Products: show sold-out ones too (marked)."},
     },
 }
 

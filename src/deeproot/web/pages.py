@@ -48,6 +48,19 @@ def _flag_label(key: str, lang: str) -> str:
     return FLAG_LABELS.get(key, {}).get(lang, key)
 
 
+def _free_of_families(lang: str) -> list[tuple[str, str]]:
+    """The families `diagnose()` can leave out, with their names (none on an older library)."""
+    from deeproot.web.service import _diagnose_keywords
+
+    if "free_of" not in _diagnose_keywords():
+        return []
+    try:
+        from deeproot.ingredients.flags import FREE_OF
+    except ImportError:
+        return []
+    return [(k, _flag_label(k, lang)) for k in FREE_OF]
+
+
 def _won(value: Any, lang: str) -> str:
     if value is None:
         return "-"
@@ -143,7 +156,8 @@ def add_routes(app: "FastAPI", svc: "Service", css: str) -> None:
 
     def limits(lang: str) -> dict[str, Any]:
         return {"max_mb": f"{svc.settings.max_upload_mb:g}", "max_bytes":
-                svc.settings.max_upload_bytes, "max_photos": svc.settings.max_photos}
+                svc.settings.max_upload_bytes, "max_photos": svc.settings.max_photos,
+                "free_of_families": _free_of_families(lang) if svc.has_catalog else []}
 
     @app.get("/", include_in_schema=False)
     def guide(request: Request, lang: str = "ko") -> HTMLResponse:

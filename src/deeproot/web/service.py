@@ -43,6 +43,9 @@ class Survey:
     lang: str
     force: bool
     visit: bool
+    free_of: tuple[str, ...] = ()  # product filters (ingredient families to leave out)
+    no_allergens: bool = False
+    include_sold_out: bool = False
 
 
 def flag(value: str | None, name: str) -> bool:
@@ -79,7 +82,10 @@ def survey_from_form(form: Form) -> Survey:
     except InputError as exc:
         raise FieldError(str(exc)) from None
     return Survey(
-        st, concerns, cats, lang, flag(form.get("force"), "force"), flag(form.get("visit"), "visit")
+        st, concerns, cats, lang, flag(form.get("force"), "force"), flag(form.get("visit"), "visit"),
+        free_of=tuple(dict.fromkeys(f.strip() for f in _many(form, "free_of") if f.strip())),
+        no_allergens=flag(form.get("no_allergens"), "no_allergens"),
+        include_sold_out=flag(form.get("include_sold_out"), "include_sold_out"),
     )
 
 
@@ -141,6 +147,12 @@ class Service:
         """Run `diagnose()` on in-memory photos (called in a worker thread, one at a time)."""
         from deeproot.diagnose.service import diagnose
 
+        filters = {k: v for k, v in (("free_of", survey.free_of),
+                                     ("no_allergens", survey.no_allergens),
+                                     ("include_sold_out", survey.include_sold_out)) if v}
+        missing = set(filters) - _diagnose_keywords()
+        if missing:
+            raise FieldError(f"this deeproot cannot filter products by {', '.join(sorted(missing))}")
         return diagnose(
             photos,
             models=self.bundle.path,
@@ -153,7 +165,16 @@ class Service:
             visit=survey.visit,
             force=survey.force,
             recommend_products=self.has_catalog,
+            **filters,
         )
+
+
+def _diagnose_keywords() -> set[str]:
+    import inspect
+
+    from deeproot.diagnose.service import diagnose
+
+    return set(inspect.signature(diagnose).parameters)
 
 
 def threads_per_worker(workers: int) -> int:
