@@ -82,7 +82,8 @@ def survey_from_form(form: Form) -> Survey:
     except InputError as exc:
         raise FieldError(str(exc)) from None
     return Survey(
-        st, concerns, cats, lang, flag(form.get("force"), "force"), flag(form.get("visit"), "visit"),
+        st, concerns, cats, lang, flag(form.get("force"), "force"),
+        flag(form.get("visit"), "visit"),
         free_of=tuple(dict.fromkeys(f.strip() for f in _many(form, "free_of") if f.strip())),
         no_allergens=flag(form.get("no_allergens"), "no_allergens"),
         include_sold_out=flag(form.get("include_sold_out"), "include_sold_out"),
@@ -147,12 +148,14 @@ class Service:
         """Run `diagnose()` on in-memory photos (called in a worker thread, one at a time)."""
         from deeproot.diagnose.service import diagnose
 
-        filters = {k: v for k, v in (("free_of", survey.free_of),
+        filters: dict[str, Any] = {k: v for k, v in (("free_of", survey.free_of),
                                      ("no_allergens", survey.no_allergens),
                                      ("include_sold_out", survey.include_sold_out)) if v}
         missing = set(filters) - _diagnose_keywords()
         if missing:
-            raise FieldError(f"this deeproot cannot filter products by {', '.join(sorted(missing))}")
+            raise FieldError(
+                f"this deeproot cannot filter products by {', '.join(sorted(missing))}"
+            )
         return diagnose(
             photos,
             models=self.bundle.path,
