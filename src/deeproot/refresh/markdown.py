@@ -35,16 +35,16 @@ _ORDER = (
     "ratings",
     "text_changed",
 )
-_SUMMARY = {
-    "new": "new",
-    "delisted": "delisted",
-    "sold_out": "sold out",
-    "back_in_stock": "back in stock",
-    "price": "price changes",
-    "ratings": "rating/review moves",
-    "reformulated": "reformulated",
-    "text_changed": "text-only edits",
-    "rank": "rank changes",
+_SUMMARY = {  # kind -> (one, many)
+    "new": ("new", "new"),
+    "delisted": ("delisted", "delisted"),
+    "sold_out": ("sold out", "sold out"),
+    "back_in_stock": ("back in stock", "back in stock"),
+    "price": ("price change", "price changes"),
+    "ratings": ("rating/review move", "rating/review moves"),
+    "reformulated": ("reformulated", "reformulated"),
+    "text_changed": ("text-only edit", "text-only edits"),
+    "rank": ("rank change", "rank changes"),
 }
 
 
@@ -177,7 +177,9 @@ def render(report: dict[str, Any], *, limit: int = 15) -> str:
     head += f" vs {before['crawl_id']}" if before else " (first crawl)"
     lines = [head, ""]
     counts = report["summary"]
-    bits = [f"{counts[k]} {_SUMMARY[k]}" for k in _SUMMARY if counts.get(k) is not None]
+    bits = [
+        f"{counts[k]} {_SUMMARY[k][counts[k] != 1]}" for k in _SUMMARY if counts.get(k) is not None
+    ]
     lines.append(f"{after['products']:,} products now; " + ", ".join(bits) + ".")
     if all(not counts.get(k) for k in counts):
         lines.append("")
