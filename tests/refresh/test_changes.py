@@ -129,3 +129,40 @@ def test_changes_cli(refreshed, capsys):
     rc = main(["changes", "--data", str(store / "missing")])
     _, err = capsys.readouterr()
     assert rc == 3 and "no crawl store" in err
+
+
+def _entry(i: int, **kw) -> dict:
+    return {"goods_no": f"P-{i:02d}", "brand": "B", "name": f"n{i}", "categories": ["shampoo"]} | kw
+
+
+def test_markdown_caps_sections_and_strips_control_characters():
+    prices = [
+        _entry(
+            i,
+            currency="KRW",
+            price_before=1000,
+            price_after=1000 + 10 * i,
+            delta=10 * i,
+            pct=float(i),
+            list_price_before=1000,
+            list_price_after=1000,
+        )
+        for i in range(1, 21)
+    ]
+    rep = {
+        "schema": JSON_SCHEMA,
+        "before": {"crawl_id": "20261101T000000Z-aaaa"},
+        "after": {"crawl_id": "20261102T000000Z-bbbb", "products": 20},
+        "summary": {"price": 20, "new": 1, "rank": None},
+        "changes": {
+            "price": prices,
+            "new": [_entry(99, name="evil\x1b[31m\u202ename\nx", price_sale=None, sold_out=None)],
+        },
+        "notes": [],
+    }
+    md = render(rep, limit=15)
+    lines = md.split("### Price changes (20)\n")[1].split("\n\n")[0].splitlines()
+    assert len(lines) == 16 and lines[-1] == "- … and 5 more in the JSON report"
+    assert lines[0].startswith("- **B n20** (P-20): 1,000 → 1,200 (+20.0%)")  # biggest first
+    assert "- **B evilname x** (P-99): shampoo" in md
+    assert "\x1b" not in md and "\u202e" not in md

@@ -222,3 +222,15 @@ def test_deeproot_csv_preset(crawl_dir, tmp_path):
         import_feed([crawl_dir], MAPPING, "x", store=store, preset="deeproot-csv")
     again = import_feed([crawl_dir], None, "deeproot-csv-2024", store=store, preset="deeproot-csv")
     assert again.status == "unchanged"
+
+
+def test_a_crawl_of_fewer_categories_delists_nothing_elsewhere(tmp_path):
+    store = tmp_path / "data"
+    m = parse_mapping(MAP + ",category=cat")
+    both = _csv(tmp_path / "both.csv", [ROWS[0], ROWS[3], ROWS[6]])  # tonic P-1, P-5; shampoo P-3
+    tonic_only = _csv(tmp_path / "tonic.csv", [ROWS[0]])  # P-5 gone from tonic
+    import_feed([both], m, "p", store=store)
+    import_feed([tonic_only], m, "p", store=store)
+    rep = compare(store)
+    assert rep.after.categories == ("scalp_tonic",)
+    assert [e["goods_no"] for e in rep.changes["delisted"]] == ["P-5"]  # not shampoo's P-3
