@@ -30,7 +30,7 @@ def test_import_csv_is_idempotent_and_reports(capsys, crawl_dir, real_rows, tmp_
     files = sorted(crawl_dir.glob("*_add_type.csv"))
     code, out, _ = run(capsys, "catalog", "import-csv", *files, "--db", db, "--json")
     rep = json.loads(out)
-    assert code == 0
+    assert code == 0 and rep["schema"] == "deeproot.build/1" and rep["written"] is True
     assert rep["added"][0].startswith("csv-") and len(rep["added"][0]) == 16
     n_products = len({r.goods_no for r in real_rows})
     assert (rep["n_records"], rep["n_products"], rep["skipped_rows"]) == (
@@ -166,7 +166,7 @@ def test_recommend_errors(capsys, real_db, tmp_path):
     assert code == 3 and err.startswith("error: unknown category 'soap'; valid: shampoo (샴푸)")
     code, _, err = run(capsys, "recommend", "--type", "oily", "--db", tmp_path / "x.duckdb")
     assert (code, err) == (
-        3,
+        1,
         f"error: no catalog database at {tmp_path / 'x.duckdb'}; build it "
         "with `deeproot catalog build` (from a crawl store) or `deeproot "
         "catalog import-csv FILE...` (from the original DeepRoot CSVs)\n",
@@ -197,7 +197,7 @@ def test_sql_is_read_only(capsys, real_db, tmp_path):
     for choice in ("table", "csv", "json", "jsonl", "markdown", "parquet"):
         assert choice in err
     code, _, err = run(capsys, "sql", "SELECT 1", "--db", tmp_path / "none.duckdb")
-    assert code == 3 and "deeproot catalog build" in err
+    assert code == 1 and "deeproot catalog build" in err
 
 
 def test_sql_formats(capsys, real_db):

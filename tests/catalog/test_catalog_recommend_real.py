@@ -210,7 +210,7 @@ def test_bad_input(real_db, tmp_path):
         recommend(real_db, types=["oily"], ranking="stars")
     with pytest.raises(InputError, match="unknown ingredient table 'big'; valid: seed, extended"):
         recommend(real_db, types=["oily"], table="big")
-    with pytest.raises(InputError, match="deeproot catalog build.*deeproot catalog import-csv"):
+    with pytest.raises(DataError, match="deeproot catalog build.*deeproot catalog import-csv"):
         recommend(tmp_path / "none.duckdb", types=["oily"])
 
 

@@ -92,12 +92,12 @@ def _configure(con: Any, path: Path, memory_limit: str) -> Any:
 
 
 def connect_read(db_path: str | os.PathLike[str]) -> Any:
-    """Open the catalog read-only; a missing file raises an InputError saying how to build it."""
+    """Open the catalog read-only; a missing file raises a DataError saying how to build it."""
     import duckdb
 
     path = Path(db_path)
     if not path.is_file():
-        raise InputError(f"no catalog database at {path}; {BUILD_HINT}")
+        raise DataError(f"no catalog database at {path}; {BUILD_HINT}")
     try:
         con = duckdb.connect(str(path), read_only=True)
     except duckdb.Error as exc:

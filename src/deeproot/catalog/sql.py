@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from deeproot.catalog import db
-from deeproot.errors import InputError
+from deeproot.errors import DataError, InputError
 
 MAX_ROWS = 10_000
 TIMEOUT_S = 30.0
@@ -67,7 +67,7 @@ def _open(path: Path, memory_limit: str) -> Any:
     import duckdb
 
     if not path.is_file():
-        raise InputError(f"no catalog database at {path}; {db.BUILD_HINT}")
+        raise DataError(f"no catalog database at {path}; {db.BUILD_HINT}")
     con = duckdb.connect(
         ":memory:",
         config={
@@ -106,8 +106,8 @@ def run_query(
 
     Args:
         sql: exactly one query; `$name` placeholders take their values from `params`.
-        db_path: the catalog (None: `$DEEPROOT_DATA_DIR/catalog.duckdb`); a missing file is an
-            InputError.
+        db_path: the catalog (None: `$DEEPROOT_DATA_DIR/catalog.duckdb`); a missing file is a
+            DataError saying how to build it.
         params: named parameters (`{"goods_no": "A000000202566"}`); values DuckDB casts as needed.
         max_rows: rows returned at most (None: all); `truncated` says whether there were more.
         timeout_s: the query is interrupted after this many seconds (None: no limit).
