@@ -201,18 +201,18 @@ def test_bad_files_are_refused_by_the_server_without_javascript(
     ctx = browser.new_context(java_script_enabled=False, **DESKTOP)
     page = ctx.new_page()
     shot = Shots(tmp_path, "nojs-bad")
-    for path, status, message, step in (
-        (big, 413, f"the upload is over the {LIMIT_MB} MB limit; send smaller or fewer photos",
-         "1-oversized"),
-        (text, 415, "scalp.jpg: not a JPEG, PNG or WebP photo (checked by content, not by name);"
-         " send a scalp photo", "2-text-as-jpg"),
+    for path, lang, status, message, step in (
+        (big, "ko", 413, f"올린 파일이 {LIMIT_MB} MB 제한을 넘습니다."
+         " 더 작은 사진이나 더 적은 장수로 다시 올려 주세요.", "1-oversized"),
+        (text, "en", 415, "scalp.jpg: not a JPEG, PNG or WebP photo (checked by content, not by"
+         " name); send a scalp photo", "2-text-as-jpg"),
     ):
-        page.goto(base_url + "/upload")
+        page.goto(base_url + f"/upload?lang={lang}")
         page.set_input_files("#photos", str(path))
         with page.expect_navigation() as nav:
             page.click("#go")
         assert nav.value.status == status
         assert page.locator("#error-message").inner_text() == message
-        assert page.locator("a.button.primary").get_attribute("href") == "/upload?lang=ko"
+        assert page.locator("a.button.primary").get_attribute("href") == f"/upload?lang={lang}"
         shot(page, step)
     ctx.close()

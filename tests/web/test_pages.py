@@ -87,6 +87,10 @@ def test_page_errors_are_pages_with_the_message(client) -> None:
     assert r.status_code == 404 and "no product A999999999999" in r.text
     r = client.get("/no/such/page")
     assert r.status_code == 404 and "no such page or endpoint" in r.text
+    r = client.post("/result", files=[("photos", ("x.jpg", b"hello", "image/jpeg"))])
+    assert r.status_code == 415  # a Korean page says it in Korean
+    ko = "x.jpg: JPG, PNG, WebP 사진이 아닙니다 (이름이 아니라 파일 내용으로 확인합니다)."
+    assert ko in r.text
 
 
 def test_product_page_shows_ingredients_with_evidence(client) -> None:

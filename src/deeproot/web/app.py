@@ -84,11 +84,13 @@ class HttpError(Exception):
         *,
         headers: dict[str, str] | None = None,
         extra: dict[str, Any] | None = None,
+        ko: str | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.code = code
+        self.ko = ko  # the message on Korean pages, where it differs
         self.headers = headers or {}
         self.extra = extra or {}
 
@@ -118,9 +120,11 @@ def to_http(exc: BaseException) -> HttpError:
     if isinstance(exc, HttpError):
         return exc
     if isinstance(exc, UploadError):
-        return HttpError(exc.status, exc.message, exc.code)
+        return HttpError(exc.status, exc.message, exc.code, ko=exc.ko)
     if isinstance(exc, Overloaded):
-        return HttpError(503, str(exc), "busy", headers={"Retry-After": str(exc.retry_after)})
+        return HttpError(503, str(exc), "busy", headers={"Retry-After": str(exc.retry_after)},
+                         ko=f"지금 진단 요청이 많습니다. {exc.retry_after}초 뒤에 다시"
+                         " 시도해 주세요.")
     if isinstance(exc, ProductNotFound):
         return HttpError(404, str(exc), "not_found")
     if isinstance(exc, InputError):
@@ -144,6 +148,8 @@ def _photo_problem(files: list[Any]) -> HttpError | None:
             f"{names}: not a JPEG, PNG or WebP photo (checked by content, not by name);"
             " send a scalp photo",
             "unsupported_media_type",
+            ko=f"{names}: JPG, PNG, WebP 사진이 아닙니다 (이름이 아니라 파일 내용으로 확인합니다)."
+            " 두피 사진을 올려 주세요.",
         )
     return None
 
@@ -157,7 +163,7 @@ async def diagnose_request(svc: "Service", request: "Request") -> tuple[Any, "Su
     from starlette.requests import ClientDisconnect
 
     from deeproot.diagnose.images import PhotoInput
-    from deeproot.web.service import FieldError, survey_from_form
+    from deeproot.web.service import survey_from_form
     from deeproot.web.upload import check_declared, read_form
 
     limit = svc.settings.max_upload_bytes
@@ -175,8 +181,11 @@ async def diagnose_request(svc: "Service", request: "Request") -> tuple[Any, "Su
                             "bad_request") from None
         survey = survey_from_form(form)
         if not form.files:
-            raise FieldError(
-                "no photo in the request; attach one or more JPEG, PNG or WebP photos as 'photos'"
+            raise HttpError(
+                422,
+                "no photo in the request; attach one or more JPEG, PNG or WebP photos as 'photos'",
+                "no_photo",
+                ko="사진이 없습니다. JPG, PNG, WebP 두피 사진을 한 장 이상 골라 주세요.",
             )
         problem = _photo_problem(form.files)
         if problem is not None:
@@ -221,7 +230,7 @@ def create_app(settings: Settings | None = None, service: "Service | None" = Non
         if request.url.path.startswith("/api/") or request.url.path == "/openapi.json":
             body = {"detail": err.message, "status": err.status, "code": err.code, **err.extra}
             return JSONResponse(body, status_code=err.status, headers=err.headers)
-        return pages.error_page(request, err.status, err.message, headers=err.headers)
+        return pages.error_page(request, err.status, err.message, headers=err.headers, ko=err.ko)
 
     @app.exception_handler(Exception)
     async def _any(request: Request, exc: Exception) -> Response:

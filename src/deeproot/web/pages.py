@@ -119,9 +119,12 @@ def render(
 
 
 def error_page(
-    request: "Request", status: int, message: str, *, headers: dict[str, str] | None = None
+    request: "Request", status: int, message: str, *, headers: dict[str, str] | None = None,
+    ko: str | None = None,
 ) -> "HTMLResponse":
     lang = lang_of(request.query_params.get("lang"))
+    if lang == "ko" and ko:
+        message = ko
     return render(request, "error.html", lang=lang, status=status, page="error",
                   headers=headers, status_code=status, message=message)
 

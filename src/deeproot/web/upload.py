@@ -21,11 +21,12 @@ MAX_PARTS = 200
 class UploadError(Exception):
     """A request body that cannot be accepted: `status` (400, 408, 413, 415), a one-line message."""
 
-    def __init__(self, status: int, message: str, code: str) -> None:
+    def __init__(self, status: int, message: str, code: str, ko: str | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.code = code
+        self.ko = ko  # the message for Korean pages (the API answers in English)
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,8 @@ def too_large(limit: int) -> UploadError:
         413,
         f"the upload is over the {limit / 1024 / 1024:.0f} MB limit; send smaller or fewer photos",
         "too_large",
+        f"올린 파일이 {limit / 1024 / 1024:.0f} MB 제한을 넘습니다. 더 작은 사진이나 더 적은 장수로"
+        " 다시 올려 주세요.",
     )
 
 
@@ -110,7 +113,7 @@ async def _paced(chunks: AsyncIterator[bytes], idle: float) -> AsyncIterator[byt
         except TimeoutError:
             raise UploadError(
                 408, f"the upload stalled (nothing received for {idle:g} s); send it again",
-                "timeout",
+                "timeout", f"{idle:g}초 동안 업로드가 멈췄습니다. 다시 올려 주세요.",
             ) from None
         yield chunk
 
@@ -174,7 +177,7 @@ async def read_form(
             if len(form.files) >= max_files:
                 raise UploadError(
                     400, f"more than {max_files} photos in one request; send at most {max_files}",
-                    "too_many_photos",
+                    "too_many_photos", f"사진은 한 번에 {max_files}장까지 올릴 수 있습니다.",
                 )
             ctype = state["headers"].get(b"content-type", b"").decode("latin-1")[:100]
             raw = params[b"filename"].decode("utf-8", "replace")
