@@ -192,3 +192,33 @@ def test_bad_recheck_days(tmp_path, capsys):
     _, err = capsys.readouterr()
     assert rc == 3 and err == "error: --recheck-days must be more than 0 days, not 0.0\n"
     assert not os.listdir(tmp_path)
+
+
+def test_sigterm_during_the_crawl_exits_130_and_keeps_the_catalog(refreshed, sites, tmp_path):
+    """What systemd, `timeout` and a container stop send: a clean stop, catalog untouched."""
+    import shutil
+    import signal
+
+    data = tmp_path / "data"
+    shutil.copytree(refreshed.data, data)
+    db = (data / "catalog.duckdb").read_bytes()
+    parts = sorted((data / "products").iterdir())
+    with serve(sites.v2, Faults(latency=0.1)) as site:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "deeproot.cli.main", *_cli(data, site.base_url)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and site.count() < 3:  # the worker is fetching
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert stderr.splitlines()[-1].startswith(
+        "error: refresh interrupted during the crawl; the catalog is unchanged"
+    )
+    assert (data / "catalog.duckdb").read_bytes() == db
+    assert sorted((data / "products").iterdir()) == parts
+    assert (lock_dir(data) / ".deeproot.lock").read_text() == ""  # released on the way out
