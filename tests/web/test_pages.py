@@ -100,6 +100,7 @@ def test_product_page_shows_ingredients_with_evidence(client) -> None:
     assert "[데모] 쿨링 피지케어 샴푸 500ml" in text
     assert "Evidence per scalp type" in text and "살리실릭애씨드" in text
     assert '<span class="ing hit">살리실릭애씨드</span>' in r.text
+    assert "sulfate surfactant 소듐라우레스설페이트" in text  # flags by name, with the evidence
 
 
 def test_crawled_urls_only_become_links_when_http(client) -> None:

@@ -4,6 +4,10 @@
 (function () {
   "use strict";
   document.documentElement.classList.add("js");
+  // A product image that does not load (offline, a retired URL) leaves the placeholder, not an icon.
+  document.addEventListener("error", function (e) {
+    if (e.target && e.target.tagName === "IMG") e.target.classList.add("broken");
+  }, true);
 
   var MAGIC = [
     [0xff, 0xd8, 0xff], // JPEG
