@@ -99,6 +99,8 @@ def test_first_crawl_and_since(refreshed):
         compare(store, since="2001-01-01")
     with pytest.raises(InputError, match="neither a complete crawl id nor a date"):
         compare(store, since="yesterday")
+    with pytest.raises(InputError, match="20990101T000000Z-abcd: no complete crawl with that id"):
+        compare(store, since="20990101T000000Z-abcd")
     # a date after the first crawl started picks it as the baseline
     later = compare(store, since="2999-01-01", until=b)
     assert later.before is not None and later.before.crawl_id == a

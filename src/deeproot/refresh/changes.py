@@ -30,6 +30,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -237,6 +238,11 @@ def pick_crawls(
         before = ids.index(since)
     else:
         when = _parse_since(since)
+        if when is None and re.fullmatch(r"\d{8}T\d{6}Z-[0-9a-f]{4}", since):
+            raise InputError(
+                f"--since {since}: no complete crawl with that id in the store (it is running, "
+                f"stopped or failed, or was removed); complete crawls: {_few(ids)}"
+            )
         if when is None:
             raise InputError(
                 f"--since {since!r} is neither a complete crawl id nor a date (YYYY-MM-DD or ISO "
