@@ -549,20 +549,25 @@ def _message(key: str, lang: str, **values: float) -> str:
     return _MESSAGES[key][lang].format(usable=USABLE[lang], **values)
 
 
-def _gray_small(img: Image.Image, side: int = 256) -> tuple[np.ndarray, np.ndarray]:
+def _small(img: Image.Image) -> tuple[Image.Image, np.ndarray, np.ndarray]:
+    """The photo in gray (full size), gray at 256 px (bilinear) and RGB at 128 px (box)."""
     import numpy as np
     from PIL import Image
 
+    lum = img.convert("L")
     w, h = img.size
-    scale = min(1.0, side / max(w, h))
+    scale = min(1.0, 256 / max(w, h))
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
     small = (
-        img if size == img.size else img.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
+        lum if size == lum.size else lum.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
     )
-    return np.asarray(small.convert("L"), dtype=np.float32), np.asarray(small, dtype=np.int16)
+    k = min(1.0, 128 / max(w, h))
+    csize = (max(1, round(w * k)), max(1, round(h * k)))
+    colour = img if csize == img.size else img.resize(csize, Image.Resampling.BOX)
+    return lum, np.asarray(small, dtype=np.float32), np.asarray(colour, dtype=np.int16)
 
 
-def _structure(img: Image.Image) -> float:
+def _structure(lum: Image.Image) -> float:
     """Large-scale structure that is not smooth lighting, relative to fine texture.
 
     A microscope field is a texture (skin, pores, hair shafts) under smooth lighting (a vignette,
@@ -578,10 +583,10 @@ def _structure(img: Image.Image) -> float:
     import numpy as np
     from PIL import Image
 
-    w, h = img.size
+    w, h = lum.size
     k = 256 / max(w, h)
     size = (max(16, round(w * k)), max(16, round(h * k)))
-    gray = np.asarray(img.convert("L").resize(size, Image.Resampling.BOX), dtype=np.float64)
+    gray = np.asarray(lum.resize(size, Image.Resampling.BOX), dtype=np.float64)
     mean = float(gray.mean()) + 1e-3
     gh, gw = (12, 16) if size[0] >= size[1] else (16, 12)
     ch, cw = gray.shape[0] // gh, gray.shape[1] // gw
@@ -615,7 +620,7 @@ def quality(img: Image.Image, lang: str = "en") -> Quality:
     """
     import numpy as np
 
-    gray, rgb = _gray_small(img)
+    lum, gray, rgb = _small(img)
     lap = (
         -4 * gray[1:-1, 1:-1] + gray[:-2, 1:-1] + gray[2:, 1:-1] + gray[1:-1, :-2] + gray[1:-1, 2:]
     )
@@ -633,12 +638,12 @@ def quality(img: Image.Image, lang: str = "en") -> Quality:
     skin_fraction = float(skin.mean())
     chroma = float((mx - mn).mean())
     means = rgb.reshape(-1, 3).mean(axis=0) + 1e-3
-    sub = rgb[::2, ::2].astype(np.float32)  # every 4th pixel is plenty for a median
+    sub = rgb.astype(np.float32)
     balanced = sub / means.astype(np.float32) * np.float32(means.mean())  # gray world: no tint
     colourfulness = float(np.median(np.ptp(balanced, axis=2)) / (balanced.mean() + 1e-3))
     brightness = float(gray.mean())
-    clipped = float((gray >= 250).mean())
-    structure = _structure(img) if th and tw else 0.0
+    clipped = float((gray >= 250).mean())  # on the 256 px gray copy
+    structure = _structure(lum) if th and tw else 0.0
     # colour as a weak cue: the chromaticity of the mean colour (skin under any usual light has
     # some red and is neither strongly green nor deep blue)
     cr, cg, cb = means / means.sum()
