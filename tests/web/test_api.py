@@ -349,3 +349,26 @@ def test_diagnose_passes_product_filters_to_the_library(client, service, photo) 
     assert products["free_of"] == ["silicone", "fragrance"] and products["no_allergens"] is True
     bad = _post(client, [("photos", ("a.jpg", photo, "image/jpeg"))], {"free_of": "gluten"})
     assert bad.status_code == 422 and "gluten" in bad.json()["detail"]
+
+
+def test_file_names_korean_rfc5987_and_paths(client, photo) -> None:
+    """Names as browsers and clients send them; only the last path part, no control chars."""
+    def post(disposition: bytes):
+        body = (b"--b\r\nContent-Disposition: form-data; name=\"photos\"; " + disposition
+                + b"\r\nContent-Type: image/jpeg\r\n\r\n" + photo + b"\r\n--b--\r\n")
+        return client.post("/api/diagnose", content=body,
+                           headers={"content-type": "multipart/form-data; boundary=b"})
+
+    cases = [
+        ('filename="두피 사진.jpg"'.encode(), "두피 사진.jpg"),
+        (b"filename*=UTF-8''%EB%91%90%ED%94%BC.jpg", "두피.jpg"),
+        (b'filename="C:\\\\Users\\\\me\\\\scalp.jpg"', "scalp.jpg"),
+        (b'filename="../../etc/a\x1b[31m.jpg"', "a.jpg"),  # the ANSI escape goes whole
+    ]
+    for disposition, name in cases:
+        r = post(disposition)
+        assert r.status_code == 200, (disposition, r.text)
+        assert r.json()["photos"][0]["photo"] == name
+    r = client.post("/api/diagnose", data={"profilename": "x"},
+                    files=[("photos", ("a.jpg", photo, "image/jpeg"))])
+    assert r.status_code == 200  # a field whose name contains "filename" stays a field

@@ -9,6 +9,7 @@ never sits in memory.
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
@@ -16,6 +17,7 @@ from deeproot.terminal import printable
 
 MAX_FIELD_BYTES = 64 * 1024  # all text fields of one form together
 MAX_PARTS = 200
+_FILE_PARAM = re.compile(rb";\s*filename\*?\s*=", re.IGNORECASE)
 
 
 class UploadError(Exception):
@@ -93,6 +95,19 @@ def check_declared(content_type: str | None, content_length: str | None, limit: 
     return boundary
 
 
+def _rfc5987_filename(disposition: bytes) -> str | None:
+    """`filename*=UTF-8''…` (RFC 5987), which python-multipart's header parser drops."""
+    from urllib.parse import unquote
+
+    m = re.search(rb"filename\*\s*=\s*([^;]+)", disposition, re.IGNORECASE)
+    if not m:
+        return None
+    value = m.group(1).strip().strip(b'"').decode("latin-1")
+    charset, _, rest = value.partition("'")
+    _, _, encoded = rest.partition("'")
+    return unquote(encoded or value, encoding=charset or "utf-8", errors="replace")
+
+
 def _filename(raw: str, index: int) -> str:
     # Only the last path component, terminal-safe, bounded: the name is echoed in the report.
     name = printable(raw.replace("\\", "/").rsplit("/", 1)[-1]).strip()
@@ -154,25 +169,31 @@ async def read_form(
         state["headers"][state["name"].lower()] = state["value"]
         state["name"], state["value"] = b"", b""
 
+    def is_file() -> bool:
+        disposition = state["headers"].get(b"content-disposition", b"")
+        return _FILE_PARAM.search(disposition) is not None
+
     def on_part_data(data: bytes, start: int, end: int) -> None:
         nonlocal field_bytes
         buf = state["data"]
         buf += data[start:end]
-        _, params = parse_options_header(state["headers"].get(b"content-disposition", b""))
-        if b"filename" not in params:
+        if not is_file():
             field_bytes += end - start
             if field_bytes > MAX_FIELD_BYTES:
                 raise UploadError(413, "the form's text fields are over 64 KB", "too_large")
 
     def on_part_end() -> None:
-        disp, params = parse_options_header(state["headers"].get(b"content-disposition", b""))
+        raw_disposition = state["headers"].get(b"content-disposition", b"")
+        disp, params = parse_options_header(raw_disposition)
         if disp != b"form-data" or b"name" not in params:
             raise UploadError(400, "a form part has no name; resend the form", "bad_request")
         name = params[b"name"].decode("utf-8", "replace")
         data = bytes(state["data"])
         state["data"] = None
-        if b"filename" in params:
-            if not data and not params[b"filename"]:
+        if is_file():
+            raw = params[b"filename"].decode("utf-8", "replace") if b"filename" in params else ""
+            raw = _rfc5987_filename(raw_disposition) or raw
+            if not data and not raw:
                 return  # an empty file input
             if len(form.files) >= max_files:
                 raise UploadError(
@@ -180,7 +201,6 @@ async def read_form(
                     "too_many_photos", f"사진은 한 번에 {max_files}장까지 올릴 수 있습니다.",
                 )
             ctype = state["headers"].get(b"content-type", b"").decode("latin-1")[:100]
-            raw = params[b"filename"].decode("utf-8", "replace")
             form.files.append(
                 UploadedFile(name, _filename(raw, len(form.files) + 1), ctype, data)
             )
