@@ -138,3 +138,26 @@ def test_prepare_and_train_refuse_mismatches(
     assert "was prepared at 48x64 (letterbox) but this run asks for --size 64x64" in err
     assert main(["dataset", "prepare", str(tiny), "--out", str(tmp_path / "x"), "--format", "zip"])
     assert "--format must be tar or parquet" in capsys.readouterr().err
+
+
+def test_persistent_workers_follow_the_epoch_and_match_one_process(prepared: Path) -> None:
+    from deeproot.training.images_torch import make_stream_loader
+
+    rows, _, prep = load_data(prepared)
+    pre = Preprocess(size=(48, 64))
+
+    def epochs(workers: int) -> list[dict[int, np.ndarray]]:
+        ds = make_stream(rows, SYMPTOM_KEYS, 3, pre, 8, shuffle=True, augment=True, prepared=prep)
+        dl = make_stream_loader(ds, workers)
+        out = []
+        for e in (1, 2):
+            ds.set_epoch(e)
+            got = {int(i): x.numpy() for xb, _, ib in dl for x, i in zip(xb, ib, strict=True)}
+            assert sorted(got) == sorted(ds.block(e).tolist()) and len(got) == 72
+            out.append(got)
+        return out
+
+    two, one = epochs(2), epochs(0)
+    assert list(two[0]) != list(two[1])  # a new order each epoch, also in persistent workers
+    for a, b in zip(two, one, strict=True):  # same samples, same flips, whatever the workers
+        assert sorted(a) == sorted(b) and all(np.array_equal(a[i], b[i]) for i in a)
