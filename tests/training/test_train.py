@@ -263,3 +263,18 @@ def test_evaluate_refuses_bad_inputs(bundle: Path, run: Path, tmp_path: Path, ca
     assert "--split must be validation, hash, all or a run's split.json" in capsys.readouterr().err
     assert main(["evaluate", str(tmp_path), "--index", index]) == 1
     assert "bundle.json is missing" in capsys.readouterr().err
+
+
+def test_evaluate_runs_without_torch(bundle: Path, run: Path) -> None:
+    import subprocess
+    import sys
+
+    index = json.loads((run / "run.json").read_text())["dataset"]["index"]
+    code = (
+        "import sys; from deeproot.cli.main import main; "
+        f"c = main(['evaluate', {str(bundle)!r}, '--index', {index!r}, '--split', 'hash', "
+        "'--json']); assert 'torch' not in sys.modules, 'torch imported'; sys.exit(c)"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert json.loads(res.stdout)["n_images"] > 30
