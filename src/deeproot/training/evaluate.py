@@ -355,7 +355,7 @@ def write_report(report: dict[str, Any], out: Path) -> list[Path]:
     conf = plots.confusion_figure(
         {s: m["confusion"] for s, m in syms.items()},
         report["classes"],
-        f"{report['split']} split, {report['n_images']} images",
+        f"{Path(report['split']).name} split, {report['n_images']} images",
     )
     rel = plots.reliability_figure(
         {
