@@ -299,6 +299,8 @@ def crawl(
     if check:
         _check(s, as_json)
         return
+    if recheck_days is not None and not incremental:
+        typer.echo("note: --recheck-days applies to --incremental crawls only; ignored", err=True)
     if ignore_robots:
         typer.echo(
             "WARNING: --ignore-robots: robots.txt will NOT be obeyed. Only do this with the "

@@ -1,6 +1,8 @@
 """Olive Young hair-care crawler: Scrapy (+ scrapy-playwright) into per-crawl Parquet partitions.
 
-Entry point: `run_crawl(make_settings(out=...))`. Heavy modules (scrapy, pyarrow) load lazily.
+Entry point: `run_crawl(make_settings(out=...))` -> `CrawlReport` (see docs/crawler.md);
+`check_robots(settings)` is what `crawl --check` prints. Heavy modules (scrapy, pyarrow) load
+lazily.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ __all__ = [
     "PRODUCT_SCHEMA",
     "CrawlReport",
     "CrawlSettings",
+    "check_robots",
     "make_settings",
     "run_crawl",
 ]
@@ -21,7 +24,7 @@ def __getattr__(name: str) -> Any:
         from deeproot.crawler.storage import PRODUCT_SCHEMA
 
         return PRODUCT_SCHEMA
-    if name in ("CrawlReport", "run_crawl"):
+    if name in ("CrawlReport", "run_crawl", "check_robots"):
         from deeproot.crawler import runner
 
         return getattr(runner, name)
