@@ -12,6 +12,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import time
 from collections.abc import Callable
 from importlib import resources
@@ -95,7 +96,39 @@ def run_demo(
             root = Path(data_dir)
             root.mkdir(parents=True, exist_ok=True)
         stack.callback(close_connections)  # catalog connections closed before the folder goes
-        return _run(root, lang, bundle, device, say)
+        return _run(root, lang, bundle, device, _translated(say, lang))
+
+
+_KO = (
+    (
+        re.compile(r"serving (\d+) fictional sample products on 127.0.0.1"),
+        "가상의 샘플 제품 {0}개를 127.0.0.1 에서 제공합니다",
+    ),
+    (re.compile(r"crawling (\S+) into (.+)"), "{0} 을(를) {1} 에 수집합니다"),
+    (re.compile(r"crawled (\d+) products in (\S+) s"), "제품 {0}개를 {1}초에 수집했습니다"),
+    (re.compile(r"catalog (.+): (\d+) products"), "카탈로그 {0}: 제품 {1}개"),
+    (
+        re.compile(r"diagnosing (\S+) with survey: (\S+), concern (.+), categories (.+)"),
+        "{0} 을(를) 설문(두피 타입 {1}, 고민 {2}, 카테고리 {3})과 함께 진단합니다",
+    ),
+    (re.compile(r"done in (\S+) s"), "{0}초 만에 끝났습니다"),
+)
+
+
+def _translated(say: Callable[[str], None], lang: str) -> Callable[[str], None]:
+    """`say` in the run's language: the progress lines are written in English and mapped."""
+    if lang != "ko":
+        return say
+
+    def ko(msg: str) -> None:
+        for pattern, text in _KO:
+            m = pattern.fullmatch(msg)
+            if m:
+                say(text.format(*m.groups()))
+                return
+        say(msg)
+
+    return ko
 
 
 def _run(root: Path, lang: str, bundle: Path, device: str, say: Callable[[str], None]) -> Any:

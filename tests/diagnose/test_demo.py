@@ -128,7 +128,7 @@ def test_killed_demo_leaves_no_litter(tmp_path: Path) -> None:
     try:
         assert proc.stderr is not None
         line = proc.stderr.readline().decode()
-        assert line.startswith("demo: serving"), line
+        assert line.startswith("demo: 가상의 샘플 제품 49개를 127.0.0.1 에서 제공합니다"), line
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait(30)
@@ -147,3 +147,30 @@ def test_killed_demo_leaves_no_litter(tmp_path: Path) -> None:
     )
     assert sweep.stdout.strip() == str(len(left))
     assert list(root.iterdir()) == []
+
+
+def test_progress_lines_follow_the_language() -> None:
+    from deeproot.demo import _translated
+
+    got: list[str] = []
+    say = _translated(got.append, "ko")
+    for msg in (
+        "serving 49 fictional sample products on 127.0.0.1",
+        "crawling http://127.0.0.1:4000 into /tmp/x",
+        "crawled 49 products in 4.2 s",
+        "catalog /tmp/x/catalog.duckdb: 49 products",
+        "diagnosing demo_photo.jpg with survey: 건성, concern hair_loss, categories shampoo, x",
+        "done in 7.1 s",
+    ):
+        say(msg)
+    assert got == [
+        "가상의 샘플 제품 49개를 127.0.0.1 에서 제공합니다",
+        "http://127.0.0.1:4000 을(를) /tmp/x 에 수집합니다",
+        "제품 49개를 4.2초에 수집했습니다",
+        "카탈로그 /tmp/x/catalog.duckdb: 제품 49개",
+        "demo_photo.jpg 을(를) 설문(두피 타입 건성, 고민 hair_loss, 카테고리 shampoo, x)과 함께"
+        " 진단합니다",
+        "7.1초 만에 끝났습니다",
+    ]
+    english = got.append
+    assert _translated(english, "en") is english

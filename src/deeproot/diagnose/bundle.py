@@ -241,7 +241,10 @@ def load_bundle(path: str | os.PathLike[str], require_all: bool = True) -> Bundl
     root = p.parent if p.name == "bundle.json" else p
     root = root.resolve()
     if not root.is_dir():
-        raise DataError(f"model bundle {root} does not exist; export one with `deeproot export`")
+        raise DataError(
+            f"model bundle {root} does not exist; install one with `deeproot models install`"
+            " or export one with `deeproot export`"
+        )
     meta = root / "bundle.json"
     if not meta.is_file():
         raise _fail(root, "bundle.json is missing")
