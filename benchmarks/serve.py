@@ -125,8 +125,8 @@ def load(port: int, req: bytes, clients: int, seconds: float, warmup: float) -> 
         t.join(30)
     lo, hi = t_start + warmup, t_start + warmup + seconds
     lat = [dt * 1000 for r in results for (t, dt) in r if lo <= t <= hi]
-    return {"n": len(lat), "rps": len(lat) / seconds, "p50": pct(lat, 0.5), "p95": pct(lat, 0.95),
-            "errors": len(errors)}
+    return {"n": len(lat), "total": sum(len(r) for r in results), "rps": len(lat) / seconds,
+            "p50": pct(lat, 0.5), "p95": pct(lat, 0.95), "errors": len(errors)}
 
 
 def children(pid: int) -> list[int]:
@@ -135,6 +135,12 @@ def children(pid: int) -> list[int]:
         kids = (task / "children").read_text().split()
         out += [int(k) for k in kids]
     return out
+
+
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process (contention changes wall time, far less this)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def hwm_kb(pid: int) -> int:
@@ -232,7 +238,7 @@ def main() -> None:
           f"{ip['model_p50']:.1f} ms (p95 {ip['model_p95']:.1f}), diagnose() with catalog p50 "
           f"{ip['diagnose_p50']:.1f} ms (p95 {ip['diagnose_p95']:.1f})")
     print(f"{'workers':>7} {'clients':>7} {'diag/s':>8} {'p50 ms':>8} {'p95 ms':>8} "
-          f"{'errors':>6} {'peak RSS/worker MB':>19}")
+          f"{'errors':>6} {'CPU ms/diag':>11} {'peak RSS/worker MB':>19}")
     for w in [int(x) for x in args.workers.split(",")]:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
@@ -241,12 +247,16 @@ def main() -> None:
         try:
             pids = worker_pids(proc, w)
             for c in [int(x) for x in args.clients.split(",")]:
+                cpu0 = sum(cpu_s(p) for p in pids)
                 r = load(port, req, c, args.seconds, args.warmup)
+                cpu1 = sum(cpu_s(p) for p in pids)
+                r["cpu_ms"] = 1000 * (cpu1 - cpu0) / max(1, r["total"])  # warm-up included
                 mem = [hwm_kb(p) / 1024 for p in pids]
                 r.update(workers=w, clients=c, rss_mb=mem)
                 figures["served"].append(r)
                 print(f"{w:>7} {c:>7} {r['rps']:>8.1f} {r['p50']:>8.1f} {r['p95']:>8.1f} "
-                      f"{r['errors']:>6} {' / '.join(f'{m:.0f}' for m in mem):>19}")
+                      f"{r['errors']:>6} {r['cpu_ms']:>11.1f} "
+                      f"{' / '.join(f'{m:.0f}' for m in mem):>19}")
         finally:
             proc.send_signal(signal.SIGTERM)
             try:
@@ -260,6 +270,9 @@ def main() -> None:
         print(f"server overhead at 1 client: {one['p50']:.1f} - {ip['diagnose_p50']:.1f} ="
               f" {over:.1f} ms = {100 * over / ip['model_p50']:.0f}% of the model-only time"
               f" ({100 * over / ip['diagnose_p50']:.0f}% of diagnose())")
+    best = min(r["cpu_ms"] for r in figures["served"])
+    print(f"server CPU per diagnosis: {best:.1f} ms at best -> on {len(os.sched_getaffinity(0))}"
+          f" idle cores at most {1000 * len(os.sched_getaffinity(0)) / best:.0f} diagnoses/s")
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2))
     print(f"(median of stats: {statistics.median([r['rps'] for r in figures['served']]):.1f}"
