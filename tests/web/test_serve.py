@@ -242,3 +242,22 @@ def test_stalled_upload_gets_408_and_frees_its_place(demo_db: Path, server_threa
         assert "the upload stalled (nothing received for 0.5 s); send it again" in answer
         assert time.monotonic() - t0 < 5
         assert svc.gate.admitted == 0  # the place is free again
+
+
+def test_without_the_crawler_the_service_still_diagnoses(tmp_path, monkeypatch) -> None:
+    import deeproot.web.democatalog as dc
+    from deeproot.errors import MissingExtraError
+    from deeproot.web.server import prepared
+
+    def no_crawler(folder: Path, progress=None) -> Path:
+        raise MissingExtraError("scrapy", "crawl")
+
+    monkeypatch.setattr(dc, "build_demo_catalog", no_crawler)
+    monkeypatch.setenv("DEEPROOT_DATA_DIR", str(tmp_path))
+    said: list[str] = []
+    with prepared(Settings(), said.append) as ready:
+        assert ready.demo_catalog is False and not ready.db.exists()
+    assert said[-1] == (
+        "no products: scrapy is not installed; install it with: pip install 'deeproot[crawl]';"
+        " pass --db or build a catalog with `deeproot catalog build`"
+    )

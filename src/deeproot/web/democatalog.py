@@ -20,8 +20,12 @@ def build_demo_catalog(folder: Path, progress: Callable[[str], None] | None = No
     """Crawl the bundled sample products into `folder` and build `folder/catalog.duckdb`.
 
     Raises:
-        DataError: the demo crawl or build failed (the message says why).
+        DataError: the demo crawl or build failed (the message says why); MissingExtraError:
+            the crawler (the `crawl` extra) is not installed.
     """
+    from deeproot.errors import require
+
+    require("scrapy", "crawl")
     from deeproot.catalog.build import build
     from deeproot.crawler import make_settings, run_crawl
     from deeproot.crawler.testsite import build_site, serve

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
-from deeproot.errors import InputError
+from deeproot.errors import DataError, InputError, MissingExtraError
 from deeproot.web.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -78,7 +78,13 @@ def prepared(
 
     say(f"no catalog at {default}: serving the bundled demo catalog (fictional products)")
     with scratch_dir("serve") as folder:
-        db = build_demo_catalog(folder, say)
+        try:
+            db = build_demo_catalog(folder, say)
+        except (DataError, MissingExtraError) as exc:
+            # Diagnoses do not need a catalog: serve them, and say once why there are no products.
+            say(f"no products: {exc}; pass --db or build a catalog with `deeproot catalog build`")
+            yield replace(settings, db=default)
+            return
         yield replace(settings, db=db, demo_catalog=True)
 
 
