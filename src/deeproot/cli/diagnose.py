@@ -44,15 +44,23 @@ class SurveyType(StrEnum):
     oily = "oily"
 
 
-Concern = StrEnum(  # type: ignore[misc]
-    "Concern",
-    [(f"c{i}", v) for i, v in enumerate(x for s in taxonomy.SYMPTOMS for x in (s.key, s.ko))],
-)
-CategoryChoice = StrEnum(  # type: ignore[misc]
-    "CategoryChoice",
-    [(f"c{i}", v) for i, v in enumerate(x for c in taxonomy.CATEGORIES for x in (c.key, c.ko))],
-)
-FreeOf = StrEnum("FreeOf", [(f, f) for f in FREE_OF_FAMILIES])  # type: ignore[misc]
+CONCERNS: tuple[str, ...] = tuple(x for s in taxonomy.SYMPTOMS for x in (s.key, s.ko))
+CATEGORY_CHOICES: tuple[str, ...] = tuple(x for c in taxonomy.CATEGORIES for x in (c.key, c.ko))
+
+
+def _one_of(choices: tuple[str, ...]) -> Any:
+    """A callback for a repeatable option with fixed values: a bad value is a usage error (exit
+    2) naming the choices. (Repeatable enums would show as `<list[...]>` in help.)"""
+
+    def check(value: list[str] | None) -> list[str] | None:
+        for v in value or ():
+            if v not in choices:
+                raise typer.BadParameter(
+                    f"{v!r} is not one of {', '.join(repr(c) for c in choices)}"
+                )
+        return value
+
+    return check
 
 
 class Device(StrEnum):
@@ -431,15 +439,26 @@ def diagnose_cmd(
         typer.Option("--survey-type", help="Survey question 1: your scalp type (dry or oily)."),
     ] = None,
     concern: Annotated[
-        list[Concern] | None,
+        list[str] | None,
         typer.Option(
             "--concern",
-            help="Survey question 2, repeatable: a symptom that concerns you.",
+            metavar="SYMPTOM",
+            callback=_one_of(CONCERNS),
+            help="Survey question 2, repeatable: a symptom that concerns you, one of "
+            + ", ".join(f"{s.key}|{s.ko}" for s in taxonomy.SYMPTOMS)
+            + ".",
         ),
     ] = None,
     category: Annotated[
-        list[CategoryChoice] | None,
-        typer.Option("--category", help="Survey question 3, repeatable: a product category."),
+        list[str] | None,
+        typer.Option(
+            "--category",
+            metavar="CATEGORY",
+            callback=_one_of(CATEGORY_CHOICES),
+            help="Survey question 3, repeatable: a product category, one of "
+            + ", ".join(f"{c.key}|{c.ko}" for c in taxonomy.CATEGORIES)
+            + ".",
+        ),
     ] = None,
     device: Annotated[Device, typer.Option("--device", help="onnxruntime device.")] = Device.auto,
     db: Annotated[
@@ -458,8 +477,15 @@ def diagnose_cmd(
         typer.Option("--guide", help="Care guide: curated, or chat (DEEPROOT_CHAT_*; falls back)."),
     ] = GuideSource.curated,
     free_of: Annotated[
-        list[FreeOf] | None,
-        typer.Option("--free-of", help="Only products free of this ingredient family (repeat)."),
+        list[str] | None,
+        typer.Option(
+            "--free-of",
+            metavar="FAMILY",
+            callback=_one_of(FREE_OF_FAMILIES),
+            help="Repeatable: only products free of this ingredient family, one of "
+            + ", ".join(FREE_OF_FAMILIES)
+            + ".",
+        ),
     ] = None,
     no_allergens: Annotated[
         bool,
@@ -482,15 +508,15 @@ def diagnose_cmd(
         photos,
         models=models,
         survey_type=survey_type.value if survey_type else None,
-        concerns=tuple(c.value for c in concern or ()),
-        categories=tuple(c.value for c in category or ()),
+        concerns=tuple(concern or ()),
+        categories=tuple(category or ()),
         device=device.value,
         db=db,
         lang=lang.value,
         visit=visit,
         force=force,
         guide=guide.value,
-        free_of=tuple(f.value for f in free_of or ()),
+        free_of=tuple(free_of or ()),
         no_allergens=no_allergens,
         include_sold_out=include_sold_out,
     )
