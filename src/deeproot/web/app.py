@@ -1,8 +1,9 @@
 """`create_app()`: the FastAPI application, errors, and reading a diagnosis request.
 
-Routes live in `api.py` (JSON) and `pages.py` (HTML). Every route calls one library function (`diagnose()`, `recommend()`, `product()`) and renders its
-document; errors become JSON (under /api) or a page, with a message a person can act on and the
-right status, never a stack trace (that goes to the server log).
+Routes live in `api.py` (JSON) and `pages.py` (HTML). Every route calls one library function
+(`diagnose()`, `recommend()`, `product()`) and renders its document; errors become JSON (under
+/api) or a page, with a message a person can act on and the right status, never a stack trace
+(that goes to the server log).
 """
 
 import logging
