@@ -220,3 +220,16 @@ def test_wrap_by_display_width() -> None:
     assert wrap("short", 40) == ["short"]
     url = "https://example.com/" + "x" * 100
     assert all(display_width(x) <= 40 for x in wrap("  " + url, 40))
+
+
+def test_korean_run_explains_a_missing_catalog_in_korean(
+    bundle: Path, photo: Path, tmp_path: Path, capsys, monkeypatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "300")
+    missing = tmp_path / "none.duckdb"
+    code, _, err = _run(
+        ["diagnose", str(photo), "--models", str(bundle), "--db", str(missing)], capsys
+    )
+    assert code == 0
+    assert f"경고: 추천 제품 없음: 카탈로그 데이터베이스 {missing} 이(가) 없습니다." in err
+    assert "no catalog" not in err and "build it with" not in err

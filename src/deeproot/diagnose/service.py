@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -226,6 +227,32 @@ class _Products:
         return self._cache[key]
 
 
+_BUILD_KO = (
+    "`deeproot catalog build`(수집 결과에서) 또는 `deeproot catalog import-csv FILE...`(DeepRoot"
+    " CSV에서)로 만드세요"
+)
+_CATALOG_KO = (
+    (
+        re.compile(r"no catalog database at (.+?); build it with .*"),
+        "카탈로그 데이터베이스 {0} 이(가) 없습니다. ",
+    ),
+    (
+        re.compile(r"(.+?) is not a built deeproot catalog; .*"),
+        "{0} 은(는) deeproot 카탈로그가 아닙니다. ",
+    ),
+    (re.compile(r"the catalog (.+?) holds no products; .*"), "카탈로그 {0} 에 제품이 없습니다. "),
+)
+
+
+def _catalog_problem_ko(message: str) -> str:
+    """The catalog's usual 'no catalog' messages in Korean (others stay as they are)."""
+    for pattern, ko in _CATALOG_KO:
+        m = pattern.fullmatch(message)
+        if m:
+            return ko.format(*m.groups()) + _BUILD_KO
+    return message
+
+
 def _severity_text(scores: Sequence[SymptomScore], lang: str) -> str:
     parts = []
     for s in scores:
@@ -367,8 +394,10 @@ def diagnose(
     if bundle.demo:
         warn.insert(0, DEMO_WARNING[lang])
     if products is not None and products.error:
-        prefix = "추천 제품 없음" if lang == "ko" else "no product recommendations"
-        warn.append(f"{prefix}: {products.error}")
+        if lang == "ko":
+            warn.append(f"추천 제품 없음: {_catalog_problem_ko(products.error)}")
+        else:
+            warn.append(f"no product recommendations: {products.error}")
     return DiagnoseReport(
         bundle=str(bundle.path),
         demo=bundle.demo,
