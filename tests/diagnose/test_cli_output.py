@@ -233,3 +233,37 @@ def test_korean_run_explains_a_missing_catalog_in_korean(
     assert code == 0
     assert f"경고: 추천 제품 없음: 카탈로그 데이터베이스 {missing} 이(가) 없습니다." in err
     assert "no catalog" not in err and "build it with" not in err
+
+
+def test_sensitive_scalp_sees_allergens_on_every_product() -> None:
+    from deeproot.catalog import recommend as rec
+    from deeproot.cli.diagnose import _pick_lines
+
+    def pick(allergens, free_of):  # noqa: ANN001, ANN202
+        return rec.Pick(
+            1,
+            "A1",
+            "샴푸",
+            "브랜드",
+            4.0,
+            10,
+            None,
+            None,
+            None,
+            None,
+            None,
+            4.0,
+            (),
+            allergens=allergens,
+            free_of=free_of,
+        )
+
+    with_allergen = _pick_lines(pick(("리모넨",), ()), "ko", "  ", 80, sensitive=True)
+    assert "     ! 알레르기 유발 향료 성분: 리모넨" in with_allergen
+    assert "     알레르기 유발 향료 성분: 없음" in _pick_lines(
+        pick((), ()), "ko", "  ", 80, sensitive=True
+    )
+    assert "     fragrance allergens: unknown (no ingredient list)" in _pick_lines(
+        pick((), None), "en", "  ", 80, sensitive=True
+    )
+    assert not any("allergen" in x for x in _pick_lines(pick((), ()), "en", "  ", 80))

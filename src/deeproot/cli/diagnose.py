@@ -217,6 +217,8 @@ _WORDS = {
         "allergens": "fragrance allergens",
         "free_of": "free of",
         "functional": "hair-loss functional cosmetic",
+        "none": "none",
+        "unknown": "unknown (no ingredient list)",
     },
     "ko": {
         "model": "모델",
@@ -228,6 +230,8 @@ _WORDS = {
         "allergens": "알레르기 유발 향료 성분",
         "free_of": "무첨가",
         "functional": "탈모 증상 완화 기능성 화장품",
+        "none": "없음",
+        "unknown": "알 수 없음 (전성분 정보 없음)",
     },
 }
 
@@ -236,7 +240,9 @@ def _probs(p: tuple[float, ...]) -> str:
     return " ".join(f"{v:.2f}" for v in p)
 
 
-def _pick_lines(p: Any, lang: str, indent: str, width: int) -> list[str]:
+def _pick_lines(
+    p: Any, lang: str, indent: str, width: int, *, sensitive: bool = False
+) -> list[str]:
     w = _WORDS["en" if lang == "en" else "ko"]
     rating = f"{p.rating:.1f}" if p.rating is not None else "-"
     reviews = f"{p.review_count:,}" if p.review_count is not None else "-"
@@ -252,7 +258,13 @@ def _pick_lines(p: Any, lang: str, indent: str, width: int) -> list[str]:
     allergens = getattr(p, "allergens", ()) or ()
     if allergens:
         names = ", ".join(ingredient_name(a, lang) for a in allergens)
-        out.append(f"{sub}{w['allergens']}: {names}")
+        cautions = getattr(p, "cautions", ()) or ()
+        caution = "! " if sensitive or cautions else ""
+        out.append(f"{sub}{caution}{w['allergens']}: {names}")
+    elif sensitive:
+        # a sensitive scalp sees the allergen line on every product (issue 10)
+        known = getattr(p, "free_of", None) is not None
+        out.append(f"{sub}{w['allergens']}: {w['none'] if known else w['unknown']}")
     free = getattr(p, "free_of", None)
     if free:
         badges.append(f"{w['free_of']}: " + ", ".join(_flag_label(f, lang) for f in free))
@@ -318,8 +330,9 @@ def render_diagnosis(
             else:
                 head = f"{c.category}: {len(c.picks)} of {c.n_fit} for {what} scalps"
             out.append(f"{indent}  {head}")
+            sensitive = "sensitive" in dx.products.types
             for p in c.picks:
-                out += _pick_lines(p, lang, indent + "    ", width)
+                out += _pick_lines(p, lang, indent + "    ", width, sensitive=sensitive)
     return out
 
 
