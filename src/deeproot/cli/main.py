@@ -144,10 +144,13 @@ def _value_name(
         return None
     desc = getattr(param, "type_descriptor", None)
     shown = param.display_type(ctx)  # type: ignore[arg-type]
-    if desc is None or desc.is_choice or not shown:
+    if desc is None or not shown:
         return shown
-    bare = shown.strip("<>").removeprefix("list[").removesuffix("]").lower()
-    return _VALUE_NAMES.get(bare, bare.upper()) + ("…" if desc.is_list else "")
+    bare = shown.strip("<>").removeprefix("list[").removesuffix("]")
+    more = "…" if desc.is_list else ""
+    if desc.is_choice:
+        return f"<{bare}>{more}"
+    return _VALUE_NAMES.get(bare.lower(), bare.upper()) + more
 
 
 for _cls in (getattr(typer.core, "TyperArgument", None), getattr(typer.core, "TyperOption", None)):
