@@ -12,7 +12,7 @@ DB_NAME = "catalog.duckdb"
 # The DuckDB storage format catalog files are written in, so that every client of the documented
 # range opens them (docs/catalog.md: DuckDB 1.4.4 and newer, tested with the DuckDB CLI 1.4.4).
 # Without it the file follows whatever duckdb pip resolved, which older clients refuse.
-STORAGE_VERSION = "v1.0.0"
+STORAGE_VERSION = "v1.4.0"
 BUILD_HINT = (
     "build it with `deeproot catalog build` (from a crawl store) or "
     "`deeproot catalog import-csv FILE...` (from the original DeepRoot CSVs)"
