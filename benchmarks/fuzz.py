@@ -119,7 +119,8 @@ if len(paths) > 1:
     from deeproot.diagnose.service import diagnose
     from deeproot.demo import _data_file  # warm up on the small demo photo
 
-    diagnose([_data_file("demo_photo.jpg")], models=DEMO_BUNDLE, device="cpu", recommend_products=False)
+    warm = [_data_file("demo_photo.jpg")]
+    diagnose(warm, models=DEMO_BUNDLE, device="cpu", recommend_products=False)
 base = hwm()
 t = time.perf_counter()
 if len(paths) > 1:

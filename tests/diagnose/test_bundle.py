@@ -117,7 +117,7 @@ def test_missing_symptoms_and_duplicates(tmp_path: Path) -> None:
 
 
 def test_not_a_bundle(tmp_path: Path) -> None:
-    with pytest.raises(DataError, match="does not exist; install one with `deeproot models install` or export one"):
+    with pytest.raises(DataError, match="does not exist; install one with `deeproot models"):
         load_bundle(tmp_path / "nope")
     with pytest.raises(DataError, match="bundle.json is missing"):
         load_bundle(tmp_path)
