@@ -291,3 +291,10 @@ def test_empty_inputs_are_errors(tmp_path):
     shutil.rmtree(store / "products" / "crawl_id=c1")
     with pytest.raises(InputError, match=r"no crawls in the store"):
         build(store, tmp_path / "c.duckdb")
+
+
+def test_memory_limit_is_a_size_not_sql(tmp_path):
+    store = make_two_crawls(tmp_path / "store")
+    with pytest.raises(InputError, match=r"--memory-limit \"2GB'; DROP TABLE x; --\" is not"):
+        build(store, tmp_path / "c.duckdb", memory_limit="2GB'; DROP TABLE x; --")
+    assert not (tmp_path / "c.duckdb").exists()

@@ -541,6 +541,7 @@ def build(
         LockedError: a crawl or another build holds the store's lock.
     """
     t0 = time.perf_counter()
+    memory_limit = db.check_memory_limit(memory_limit)
     store_path = Path(store_dir) if store_dir is not None else db.default_store_dir()
     path = Path(db_path) if db_path is not None else db.default_db_path()
     store.discover(store_path)  # a missing store is an error before any lock file is made

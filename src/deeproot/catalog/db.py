@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +80,16 @@ def check_db_path(path: Path) -> None:
         raise InputError(f"cannot access the catalog {path}: {exc.strerror}") from exc
     if not stat.S_ISREG(st.st_mode):
         raise InputError(f"the catalog path {path} is not a regular file; give a file path")
+
+
+_MEMORY = re.compile(r"^\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)$", re.IGNORECASE)
+
+
+def check_memory_limit(value: str) -> str:
+    """A DuckDB memory limit such as `2GB` or `512MiB` (anything else is an InputError)."""
+    if not _MEMORY.match(value.strip()):
+        raise InputError(f"--memory-limit {value!r} is not a size; use e.g. 2GB or 512MiB")
+    return value.strip()
 
 
 def _configure(con: Any, path: Path, memory_limit: str) -> Any:

@@ -122,7 +122,7 @@ def run_query(
     if max_rows is not None and max_rows < 0:
         raise InputError(f"max_rows must be 0 or more, not {max_rows}")
     path = Path(db_path) if db_path is not None else db.default_db_path()
-    con = _open(path, memory_limit)
+    con = _open(path, db.check_memory_limit(memory_limit))
     timer = None
     timed_out = threading.Event()
     try:
