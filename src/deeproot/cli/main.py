@@ -142,6 +142,8 @@ def _value_name(
     (`<bool>`, `<list[str]>`, Typer 0.2x); flags show none; choices keep their values."""
     if getattr(param, "is_flag", False) or getattr(param, "count", False):
         return None
+    if isinstance(param, typer.core.TyperOption) and param.metavar is not None:
+        return param.metavar
     desc = getattr(param, "type_descriptor", None)
     shown = param.display_type(ctx)  # type: ignore[arg-type]
     if desc is None or not shown:
