@@ -30,13 +30,29 @@ def test_crawl_store_and_csv_import_agree(crawl_dir: Path, tmp_path: Path):
     rep = build(tmp_path / "data", tmp_path / "crawl.duckdb")
     assert (len(rep.added), rep.skipped, rep.n_products, rep.n_listed) == (1, (), 64, 64)
     import_csv([crawl_dir / "tonic_ingredient_data2_add_type.csv"], tmp_path / "csv.duckdb")
+    sold = {p.goods_no for p in products if p.sold_out}
+    assert sold  # the offline site marks about 1 product in 13 sold out
+    import duckdb
+
+    con = duckdb.connect(str(tmp_path / "crawl.duckdb"), read_only=True)
+    stored = {g for (g,) in con.execute("SELECT goods_no FROM products WHERE sold_out").fetchall()}
+    con.close()
+    assert stored == sold  # read from the listing cards, kept in the catalog
+    every = recommend(
+        tmp_path / "crawl.duckdb", types=["healthy"], categories=["scalp_tonic"], top=64,
+        all_brands=True,
+    )
+    assert not {p.goods_no for p in every.categories[0].picks} & sold  # left out by default
+    assert len(every.categories[0].picks) == 64 - len(sold)
     for kwargs in (
         dict(types=["탈모성"]),
         dict(types=["healthy"], ranking="bayes", top=5),
         dict(types=["지성", "건성"], all_brands=True),
         dict(types=["지루성"], table="seed"),
     ):
-        a = recommend(tmp_path / "crawl.duckdb", categories=["scalp_tonic"], **kwargs)
+        a = recommend(
+            tmp_path / "crawl.duckdb", categories=["scalp_tonic"], include_sold_out=True, **kwargs
+        )
         b = recommend(tmp_path / "csv.duckdb", categories=["scalp_tonic"], **kwargs)
         (ca,), (cb,) = a.categories, b.categories
         assert (ca.n_fit, ca.n_total) == (cb.n_fit, cb.n_total)
