@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from training_helpers import EPOCHS
+from training_helpers import EPOCHS, tiny_train
 
 from deeproot.cli.main import main
 from deeproot.training.synthetic import generate
@@ -54,4 +54,13 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def bundle(run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("bundle") / "b"
     assert main(["export", str(run), "--out", str(out)]) == 0
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tiny: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 2-epoch, single-process run on the tiny index (batch 8): the uninterrupted reference
+    of the resume test and the one-process reference of the DDP test."""
+    out = tmp_path_factory.mktemp("tiny_run") / "run"
+    assert main(tiny_train(tiny, out, "--epochs", "2")) == 0
     return out

@@ -27,15 +27,14 @@ def _lines(run: Path) -> list[dict]:
 
 
 def test_ddp_two_gloo_processes_match_one_process(
-    tiny: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tiny: Path, tiny_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    ddp, single = tmp_path / "ddp", tmp_path / "single"
-    # 2 processes x batch 4 against 1 process x batch 8: the same global batch
+    ddp, single = tmp_path / "ddp", tiny_run
+    # 2 processes x batch 4 against 1 process x batch 8 (tiny_run): the same global batch
     assert main([*tiny_train(tiny, ddp, "--epochs", "1", "--batch-size", "4"), "--nproc", "2"]) == 0
-    assert main(tiny_train(tiny, single, "--epochs", "1", "--batch-size", "8")) == 0
     capsys.readouterr()
-    d, s = _lines(ddp), _lines(single)
-    assert len(d) == len(s) == 1  # rank 0 alone wrote the epoch line
+    d, s = _lines(ddp), _lines(single)[:1]
+    assert len(d) == 1  # rank 0 alone wrote the epoch line
     for a, b in zip(d, s, strict=True):
         assert (a["train_seen"], a["train_unique"], a["train_digest"], a["val_seen"]) == (
             b["train_seen"],

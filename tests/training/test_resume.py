@@ -44,9 +44,8 @@ def _assert_same_tensors(a: dict, b: dict) -> None:
             assert a[k] == b[k], k
 
 
-def test_resume_after_kill_equals_uninterrupted_run(tiny: Path, tmp_path: Path) -> None:
-    straight, killed = tmp_path / "straight", tmp_path / "killed"
-    assert main(tiny_train(tiny, straight, "--epochs", "2")) == 0
+def test_resume_after_kill_equals_uninterrupted_run(tiny_run: Path, tmp_path: Path) -> None:
+    straight, killed = tiny_run, tmp_path / "killed"
     # the same run, killed in the middle of epoch 2 (after its second batch)
     cfg = replace(load_run_config(straight), out=str(killed))
 
