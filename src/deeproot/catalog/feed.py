@@ -449,6 +449,7 @@ def import_feed(
     crawled_at: datetime | None = None,
     currency: str = "KRW",
     max_missing_ingredients: float = 0.2,
+    endpoint: str | None = None,
 ) -> FeedReport:
     """Load feed files into the crawl store as one complete pseudo-crawl partition.
 
@@ -468,14 +469,32 @@ def import_feed(
             records and the pseudo-crawl's id, which orders it among the store's crawls.
         currency: currency of the prices.
         max_missing_ingredients: quality gate, as for a crawl.
+        endpoint: S3-compatible endpoint when `store` is an `s3://` URL (deeproot.lake): the
+            feed is imported into the URL's local staging folder and published from there
+            (data files, `_SUCCESS`, manifest last).
 
     Raises:
         InputError: bad mapping, file, column, category or source; no importable row.
         QualityGateError: too many products without ingredients (nothing is written).
         LockedError: a crawl or build holds the store.
     """
+    from deeproot import lake
     from deeproot.catalog.db import default_store_dir
 
+    if store is not None and lake.is_url(store):
+        lk = lake.open_lake(str(store), endpoint)
+        lk.check()
+        with lk.lock("deeproot catalog import"):
+            lk.push_pending()
+            lk.pull(lk.stage)
+            rep = import_feed(
+                files, mapping, source, store=lk.stage, category=category, fmt=fmt,
+                preset=preset, crawled_at=crawled_at, currency=currency,
+                max_missing_ingredients=max_missing_ingredients,
+            )
+            if rep.status == "added":
+                lake.publish_staged(lk, rep.crawl_id)
+        return rep
     if not _SOURCE.fullmatch(source or ""):
         raise InputError(f"--source {source!r}: use 1-40 letters, digits or ._-")
     if preset is not None and preset not in PRESETS:

@@ -18,7 +18,8 @@ import typer
 
 from deeproot.errors import RunInterrupted, StoppedBySiteError
 
-_DEFAULT_OUT = Path("deeproot-data")
+_DEFAULT_OUT = "deeproot-data"
+_ENDPOINT_HELP = "S3-compatible endpoint for s3:// stores (MinIO: http://HOST:9000)."
 
 
 class BrowserMode(enum.StrEnum):
@@ -186,8 +187,16 @@ class _Progress:
 
 def _out_option() -> Any:
     return typer.Option(
-        _DEFAULT_OUT, "--out", "--data-dir", envvar="DEEPROOT_DATA_DIR", help="The crawl store."
+        _DEFAULT_OUT,
+        "--out",
+        "--data-dir",
+        envvar="DEEPROOT_DATA_DIR",
+        help="The crawl store: a folder, or s3://BUCKET/PREFIX (any pyarrow/fsspec URL).",
     )
+
+
+def _endpoint_option() -> Any:
+    return typer.Option(None, "--s3-endpoint", envvar="DEEPROOT_S3_ENDPOINT", help=_ENDPOINT_HELP)
 
 
 crawl_app = typer.Typer(
@@ -207,7 +216,8 @@ def crawl(
         "--base-url",
         help="Fetch from this host instead of the site's (a mirror or the offline sample shop).",
     ),
-    out: Path = _out_option(),
+    out: str = _out_option(),
+    s3_endpoint: str | None = _endpoint_option(),
     config: Path | None = typer.Option(  # noqa: B008 - typer's idiom
         None, "--config", help="YAML overriding category codes (see docs/crawler.md)."
     ),
@@ -266,11 +276,13 @@ def crawl(
     """Crawl Olive Young's hair-care categories into Parquet (polite, resumable, incremental)."""
     if ctx.invoked_subcommand is not None:
         return
+    from deeproot import lake
     from deeproot.crawler import make_settings, run_crawl
 
+    remote = lake.open_lake(out, s3_endpoint) if lake.is_url(out) else None
     root = logging.getLogger().getEffectiveLevel()
     s = make_settings(
-        out=out,
+        out=remote.stage if remote else Path(out),
         categories=categories,
         config=config,
         base_url=base_url,
@@ -323,11 +335,14 @@ def crawl(
         )
     try:
         with _Progress(sys.stderr.isatty()) as progress:
-            report = run_crawl(s, progress=progress, wait=wait)
+            if remote is not None:
+                report = lake.run_crawl(remote, s, progress=progress, wait=wait)
+            else:
+                report = run_crawl(s, progress=progress, wait=wait)
     except KeyboardInterrupt:
         raise RunInterrupted(
             f"crawl interrupted; its records so far are kept: finish it with "
-            f"deeproot crawl --resume --out {s.out}"
+            f"deeproot crawl --resume --out {out}"
         ) from None
     if as_json:
         typer.echo(json.dumps(report.to_json(), ensure_ascii=False, indent=2, default=str))
@@ -380,13 +395,15 @@ def _check(s: Any, as_json: bool) -> None:
 
 @crawl_app.command("list")
 def crawl_list(
-    out: Path = _out_option(),
+    out: str = _out_option(),
+    s3_endpoint: str | None = _endpoint_option(),
     as_json: bool = typer.Option(False, "--json", help="Print the crawls as JSON."),
 ) -> None:
     """List the crawls in the store: status, counts, requests, start and end."""
     from deeproot.crawler.manage import list_crawls
+    from deeproot.lake import local_store
 
-    rows = list_crawls(out)
+    rows = list_crawls(local_store(out, s3_endpoint))
     if as_json:
         typer.echo(
             json.dumps({"schema": "deeproot.crawl-list/1", "crawls": rows}, ensure_ascii=False)
@@ -414,7 +431,7 @@ def crawl_list(
 @crawl_app.command("prune")
 def crawl_prune(
     keep: int = typer.Option(..., "--keep", min=1, help="Complete crawls to keep (newest)."),
-    out: Path = _out_option(),
+    out: str = _out_option(),
     dry_run: bool = typer.Option(False, "--dry-run", help="Only say what would be removed."),
     wait: float | None = typer.Option(
         None, "--wait", help="Seconds to wait for another run holding the store's lock."
@@ -422,8 +439,15 @@ def crawl_prune(
 ) -> None:
     """Remove old crawls, keeping the newest N complete ones (never the newest complete)."""
     from deeproot.crawler.manage import prune_crawls
+    from deeproot.errors import InputError
+    from deeproot.lake import is_url
 
-    removed = prune_crawls(out, keep=keep, dry_run=dry_run, wait=wait)
+    if is_url(out):
+        raise InputError(
+            f"crawl prune works on local stores only; remove old crawls from {out} with your "
+            "object store's tools (delete crawls/<id>.json first, then products/crawl_id=<id>/)"
+        )
+    removed = prune_crawls(Path(out), keep=keep, dry_run=dry_run, wait=wait)
     verb = "would remove" if dry_run else "removed"
     for r in removed:
         typer.echo(f"{verb} {r['crawl_id']} ({r['status']})")

@@ -11,12 +11,31 @@ import typer
 
 from deeproot.errors import InputError
 
-_DATA_HELP = "Data folder: the crawl store, catalog.duckdb and reports/ (default ./deeproot-data)."
+_DATA_HELP = (
+    "Data folder: the crawl store, catalog.duckdb and reports/ (default ./deeproot-data); or a "
+    "store URL s3://BUCKET/PREFIX (catalog and reports then live in its local folder, see "
+    "docs/lake.md)."
+)
 DataOpt = Annotated[
-    Path,
+    str,
     typer.Option("--data", "--data-dir", "--out", envvar="DEEPROOT_DATA_DIR", help=_DATA_HELP),
 ]
-_DEFAULT_DATA = Path("deeproot-data")
+_DEFAULT_DATA = "deeproot-data"
+EndpointOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--s3-endpoint",
+        envvar="DEEPROOT_S3_ENDPOINT",
+        help="S3-compatible endpoint for s3:// stores (MinIO: http://HOST:9000).",
+    ),
+]
+
+
+def _local(data: str, endpoint: str | None) -> Path:
+    """The local data folder of DATA: itself, or a store URL's local folder (deeproot.lake)."""
+    from deeproot import lake
+
+    return lake.open_lake(data, endpoint).root if lake.is_url(data) else Path(data)
 
 
 def _emit(report: dict[str, Any], as_json: bool) -> None:
@@ -54,6 +73,7 @@ def _format(as_json: bool, as_markdown: bool) -> bool:
 
 def refresh_cmd(
     data: DataOpt = _DEFAULT_DATA,
+    s3_endpoint: EndpointOpt = None,
     db: Annotated[
         Path | None, typer.Option("--db", help="Catalog (default: DATA/catalog.duckdb).")
     ] = None,
@@ -143,6 +163,7 @@ def refresh_cmd(
         wait=wait,
         rank_top=rank_top,
         memory_limit=memory_limit,
+        s3_endpoint=s3_endpoint,
     )
     _emit(res.report, fmt_json)
     typer.echo(f"report: {res.json_path} and {res.markdown_path}", err=True)
@@ -164,6 +185,7 @@ def changes_cmd(
         str | None, typer.Option("--until", help="Newer crawl id (default: the newest).")
     ] = None,
     data: DataOpt = _DEFAULT_DATA,
+    s3_endpoint: EndpointOpt = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="JSON (schema deeproot.changes/1).")
     ] = False,
@@ -175,17 +197,20 @@ def changes_cmd(
 
     Read from the store; recommendation rank changes are in the reports of deeproot refresh.
     """
+    from deeproot import lake
     from deeproot.refresh.changes import compare, complete_crawls, load_report
 
     fmt_json = _format(as_json, as_markdown)
+    store = lake.local_store(data, s3_endpoint)  # a URL: its synced read cache
+    home = _local(data, s3_endpoint)
     if since is None and until is None:
-        crawls = complete_crawls(data)
+        crawls = complete_crawls(store)
         if crawls:
-            stored = data / "reports" / f"{crawls[-1][0]}.json"
+            stored = home / "reports" / f"{crawls[-1][0]}.json"
             if stored.is_file():  # the refresh's own report: same pair, plus rank changes
                 _emit(load_report(stored), fmt_json)
                 return
-    _emit(compare(data, since=since, until=until).to_json(), fmt_json)
+    _emit(compare(store, since=since, until=until).to_json(), fmt_json)
 
 
 def catalog_import(
@@ -230,6 +255,7 @@ def catalog_import(
         typer.Option("--crawled-at", help="When the feed's data was taken (ISO; default now)."),
     ] = None,
     data: DataOpt = _DEFAULT_DATA,
+    s3_endpoint: EndpointOpt = None,
     db: Annotated[
         Path | None, typer.Option("--db", help="Catalog (default: DATA/catalog.duckdb).")
     ] = None,
@@ -263,12 +289,16 @@ def catalog_import(
         fmt=fmt,
         preset=preset,
         crawled_at=when,
+        endpoint=s3_endpoint,
     )
     out: dict[str, Any] = {"import": rep.to_json()}
     if build_catalog:
+        from deeproot import lake
         from deeproot.catalog.build import build
 
-        out["build"] = build(data, db if db is not None else data / "catalog.duckdb").to_json()
+        home = _local(data, s3_endpoint)
+        store = lake.local_store(data, s3_endpoint)
+        out["build"] = build(store, db if db is not None else home / "catalog.duckdb").to_json()
     if as_json:
         typer.echo(json.dumps(out, ensure_ascii=False, indent=2, default=str))
         return

@@ -77,9 +77,24 @@ def _crawl(
     recheck_days: float,
     progress: Progress | None,
     wait: float | None = None,
+    lk: Any = None,
 ) -> tuple[Any, dict[str, Any]]:
-    """Run the incremental crawl; its report, or the matching error for a scheduler."""
+    """Run the incremental crawl; its report, or the matching error for a scheduler.
+
+    With a remote store (`lk`, a deeproot.lake.Lake), `data_dir` is its staging folder: staged
+    crawls not yet published are published first, the remote's complete crawls are copied in,
+    and the complete crawl is published at the end."""
     from deeproot.crawler import make_settings, run_crawl, storage
+
+    if lk is not None:
+        from deeproot import lake
+
+        with lk.lock("deeproot refresh", wait=wait):
+            lk.push_pending()
+            lk.pull(lk.stage)
+            rep, summary = _crawl(data_dir, options, recheck_days, progress, wait)
+            lake.publish_staged(lk, rep.crawl_id)
+        return rep, summary
 
     params = inspect.signature(make_settings).parameters
     kwargs = dict(options)
@@ -237,11 +252,15 @@ def refresh(
     rank_top: int = DEFAULT_RANK_TOP,
     memory_limit: str = "2GB",
     progress: Progress | None = None,
+    s3_endpoint: str | None = None,
 ) -> RefreshResult:
     """Incremental crawl -> catalog build -> change report, under the data dir's refresh lock.
 
     Args:
-        data_dir: the store and catalog folder (None: $DEEPROOT_DATA_DIR or ./deeproot-data).
+        data_dir: the store and catalog folder (None: $DEEPROOT_DATA_DIR or ./deeproot-data),
+            or a store URL (`s3://BUCKET/PREFIX`, deeproot.lake): the crawl is staged and
+            published there, the catalog and reports live in the URL's local folder (reports
+            are also copied to `<url>/reports/`).
         db_path: the catalog (None: `<data_dir>/catalog.duckdb`).
         recheck_days: no product's ingredient text older than this (passed to the crawler
             when it supports it).
@@ -251,6 +270,7 @@ def refresh(
         rank_top: recommendation depth compared per scalp type x category.
         memory_limit: DuckDB's limit for the build.
         progress: called with (stage, done, total) for stages crawl, ingest, tag, derive.
+        s3_endpoint: S3-compatible endpoint for an `s3://` data_dir (MinIO).
 
     Raises:
         LockedError (6), StoppedBySiteError (5), QualityGateError (4), RunInterrupted (130),
@@ -264,29 +284,44 @@ def refresh(
         from deeproot.errors import InputError
 
         raise InputError(f"--recheck-days must be more than 0 days, not {recheck_days}")
-    data = Path(data_dir) if data_dir is not None else db.data_dir()
+    from deeproot import lake
+
+    lk = None
+    if data_dir is not None and lake.is_url(data_dir):
+        lk = lake.open_lake(str(data_dir), s3_endpoint)
+        lk.check()
+        data = lk.root
+    else:
+        data = Path(data_dir) if data_dir is not None else db.data_dir()
+    store = data if lk is None else lk.read
     dbp = Path(db_path) if db_path is not None else data / db.DB_NAME
     t0 = time.monotonic()
     with StoreLock(lock_dir(data), "deeproot refresh", wait=wait) as lock:
         before_ranks = rank_snapshot(dbp, rank_top)
-        crawl_rep, crawl_summary = _crawl(data, crawl_options or {}, recheck_days, progress, wait)
+        crawl_rep, crawl_summary = _crawl(
+            data if lk is None else lk.stage, crawl_options or {}, recheck_days, progress, wait, lk
+        )
+        if lk is not None:
+            with lk.lock("deeproot refresh", wait=wait):
+                lk.pull()  # the read cache: what the remote store holds complete, now with it
         log.info(
             "refresh: crawl %s complete (%s records, %s requests); comparing",
             crawl_rep.crawl_id,
             crawl_rep.records,
             crawl_rep.requests,
         )
-        report = changes_mod.compare(data, until=crawl_rep.crawl_id)
+        report = changes_mod.compare(store, until=crawl_rep.crawl_id)
         log.info("refresh: building the catalog %s", dbp)
         build_extra: dict[str, Any] = {}
         if wait and "wait" in inspect.signature(build).parameters:
             build_extra["wait"] = wait
         try:
-            built = build(data, dbp, memory_limit=memory_limit, progress=progress, **build_extra)
+            built = build(store, dbp, memory_limit=memory_limit, progress=progress, **build_extra)
         except KeyboardInterrupt:
             raise RunInterrupted(
                 f"refresh interrupted during the catalog build; crawl {crawl_rep.crawl_id} is "
-                f"stored: run deeproot catalog build --data {data} (or the next refresh)"
+                f"stored: run deeproot catalog build --data {data_dir or data} (or the next "
+                "refresh)"
             ) from None
         after_ranks = rank_snapshot(dbp, rank_top)
         ranks = (
@@ -309,6 +344,9 @@ def refresh(
         final = report.with_ranks(ranks, summary)
         data_json = final.to_json()
         jpath, mpath, md = write_report(data, data_json)
+        if lk is not None:
+            lk.put_file(jpath, "reports", jpath.name)
+            lk.put_file(mpath, "reports", mpath.name)
         log.info(
             "refresh: report %s (%s)",
             jpath,
