@@ -24,7 +24,7 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The shared trained run: multi-head B1 at 96x128, 4 epochs on ~390 synthetic images."""
+    """The shared trained run: multi-head B1 at 96x128, 3 epochs on ~390 synthetic images."""
     base = tmp_path_factory.mktemp("train")
     generate(base / "ds", 100, seed=1)
     assert main(["dataset", "index", str(base / "ds"), "--out", str(base / "index.parquet")]) == 0

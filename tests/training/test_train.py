@@ -1,7 +1,7 @@
 """A short CPU training run that really learns, and its export to a bundle with parity checks.
 
 One EfficientNet-B1 multi-head model is trained through the CLI on synthetic visits at a small
-input (96x128, the 4:3 shape of the photos) for 4 epochs on ~390 images, then exported; held-out
+input (96x128, the 4:3 shape of the photos) for 3 epochs on ~390 images, then exported; held-out
 visits (~95 images) must score a mean macro-F1 well above the majority baseline.
 """
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-EPOCHS = 4  # epochs of the shared trained run (conftest.run)
+EPOCHS = 3  # epochs of the shared trained run (conftest.run)
 
 
 def tiny_train(index: Path, out: Path, *extra: str) -> list[str]:
