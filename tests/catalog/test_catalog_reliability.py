@@ -183,6 +183,8 @@ _READER = textwrap.dedent(
 def test_a_reader_keeps_its_snapshot_while_a_build_swaps_in_the_new_file(tmp_path):
     store, db = make_two_crawls(tmp_path / "store"), tmp_path / "c.duckdb"
     build(store, db)
+    shampoo = dict(types=["healthy"], categories=["shampoo"], top=9, all_brands=True)
+    assert len(recommend(db, **shampoo).categories[0].picks) == 2  # caches a connection
     reader = subprocess.Popen(
         [sys.executable, "-c", _READER, str(db)],
         stdin=subprocess.PIPE,
@@ -200,6 +202,9 @@ def test_a_reader_keeps_its_snapshot_while_a_build_swaps_in_the_new_file(tmp_pat
         reader.kill()
     assert out.split() == ["2"]  # the reader's snapshot held across the swap
     assert q(db, "SELECT count(*) FROM crawls") == [(3,)]  # a new open sees the new file
+    # this process's cached connection notices the new file (inode) and reopens
+    picks = recommend(db, **shampoo).categories[0].picks
+    assert [p.goods_no for p in picks] == ["A000000000001", "A000000000005"]
 
 
 _POOL = textwrap.dedent(

@@ -109,10 +109,16 @@ def connect_read(db_path: str | os.PathLike[str]) -> Any:
     path = Path(db_path)
     if not path.is_file():
         raise DataError(f"no catalog database at {path}; {BUILD_HINT}")
+    # Attached into a private in-memory session, not `duckdb.connect(path)`: duckdb's per-process
+    # instance cache would hand out the *old* file after a build swapped in a new one for as long
+    # as any connection to the old one is open.
+    con = duckdb.connect(":memory:")
     try:
-        con = duckdb.connect(str(path), read_only=True)
+        con.execute(f"ATTACH '{sql_str(str(path))}' AS catalog (READ_ONLY)")
     except duckdb.Error as exc:
+        con.close()
         raise DataError(f"cannot open the catalog {path} read-only: {_first_line(exc)}") from exc
+    con.execute("USE catalog")
     con.execute("SET TimeZone='UTC'")
     return con
 

@@ -160,7 +160,7 @@ def _connection(path: Path) -> Any:
     with _lock:
         hit = _cache.get(key)
         if hit and hit[0] == stamp:
-            return hit[1].cursor()
+            return _cursor(hit[1])
         if hit:
             hit[1].close()
         con = db.connect_read(path)
@@ -177,7 +177,14 @@ def _connection(path: Path) -> Any:
             con.close()
             raise DataError(f"the catalog {path} holds no products; {db.BUILD_HINT}")
         _cache[key] = (stamp, con)
-        return con.cursor()
+        return _cursor(con)
+
+
+def _cursor(con: Any) -> Any:
+    """A cursor of the cached connection, on the attached catalog (USE is per cursor)."""
+    cur = con.cursor()
+    cur.execute("USE catalog")
+    return cur
 
 
 def close_connections() -> None:
