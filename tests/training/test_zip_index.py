@@ -79,14 +79,24 @@ def test_one_archive_of_the_whole_release(extracted: Path, tmp_path: Path) -> No
     assert _comparable(zrows) == _comparable(rows) and zrep.sha256 == rep.sha256
 
 
-def test_cli_index_of_zips_trains_and_exports_paths(
-    per_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+def test_cli_index_of_zips_feeds_training(
+    per_folder: Path, extracted: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "z.parquet"
     assert main(["dataset", "index", str(per_folder), "--out", str(out)]) == 0
     assert capsys.readouterr().out.startswith("indexed 76 images (16 visits)")
     rows, _ = read_index(out)
     assert all("::" in r["path"] for r in rows) and set(SYMPTOM_KEYS) <= set(rows[0])
+    # training reads the members straight from the archives: the same tensors as the folders
+    from deeproot.diagnose.preprocess import Preprocess
+    from deeproot.training.train import make_stream
+
+    folder_rows, _ = read_index(extracted.parent / "index.parquet")
+    pre = Preprocess(size=(32, 48))
+    kw = {"shuffle": False, "augment": False}
+    a = [x for x, _, _ in make_stream(rows[:9], SYMPTOM_KEYS, 3, pre, 4, **kw)]
+    b = [x for x, _, _ in make_stream(folder_rows[:9], SYMPTOM_KEYS, 3, pre, 4, **kw)]
+    assert all(bool((x == y).all()) for x, y in zip(a, b, strict=True)) and len(a) == 3
 
 
 def test_korean_windows_member_names_are_decoded() -> None:
