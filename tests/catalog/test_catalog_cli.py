@@ -268,3 +268,14 @@ def test_default_paths_follow_deeproot_data_dir(capsys, monkeypatch, crawl_dir, 
         f"error: no crawl store at {tmp_path / 'data'} (no products/ folder); run "
         f"`deeproot crawl --out {tmp_path / 'data'}` first\n"
     )
+
+
+def test_import_of_csvs_without_a_single_product_is_an_error(capsys, crawl_dir, tmp_path):
+    src = crawl_dir / "tonic_ingredient_data2_add_type.csv"
+    text = src.read_text(encoding="utf-8-sig").replace("goodsNo=", "goods=")
+    f = tmp_path / "tonic_ingredient_data2_add_type.csv"
+    f.write_text(text, encoding="utf-8-sig")
+    db = tmp_path / "c.duckdb"
+    code, out, err = run(capsys, "catalog", "import-csv", f, "--db", db)
+    assert (code, out, err) == (3, "", f"error: no rows with a goodsNo in {f}; nothing to import\n")
+    assert not db.exists()
