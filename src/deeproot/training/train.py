@@ -423,8 +423,12 @@ def _set_rng_state(torch: Any, st: dict[str, Any]) -> None:
 def _save(torch: Any, obj: Any, path: Path) -> None:
     """torch.save beside the target, then rename: a kill never leaves a torn checkpoint."""
     tmp = path.with_name(f".{path.name}.partial-{os.getpid()}")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def _write_text(path: Path, text: str) -> None:
@@ -490,6 +494,10 @@ def _train_one(
     amp, channels_last = _amp_settings(torch, cfg, device)
     if de.main:
         out.mkdir(parents=True, exist_ok=True)
+        if not resume and (out / "last.pt").is_file():
+            log.warning(
+                "%s holds an earlier run; starting over (--resume %s continues it)", out, out
+            )
         if not resume:
             _write_text(
                 out / "args.yaml", yaml.safe_dump(asdict(cfg), allow_unicode=True, sort_keys=False)
@@ -585,7 +593,13 @@ def _train_one(
         "best_score": -1.0,
         "metrics": {},
     }
-    state: dict[str, Any] = {"epoch": 0, "best": -1.0, "best_epoch": 0, "bad_epochs": 0, "history": []}
+    state: dict[str, Any] = {
+        "epoch": 0,
+        "best": -1.0,
+        "best_epoch": 0,
+        "bad_epochs": 0,
+        "history": [],
+    }
     if ckpt is not None:
         model.load_state_dict(ckpt["model"])
         opt.load_state_dict(ckpt["optimizer"])
