@@ -117,7 +117,10 @@ def connect_read(db_path: str | os.PathLike[str]) -> Any:
         con.execute(f"ATTACH '{sql_str(str(path))}' AS catalog (READ_ONLY)")
     except duckdb.Error as exc:
         con.close()
-        raise DataError(f"cannot open the catalog {path} read-only: {_first_line(exc)}") from exc
+        raise DataError(
+            f"cannot open the catalog {path} read-only: {_first_line(exc)}; if it is damaged, "
+            "move it away and run `deeproot catalog build` (it is rebuilt from the crawl store)"
+        ) from exc
     con.execute("USE catalog")
     con.execute("SET TimeZone='UTC'")
     return con

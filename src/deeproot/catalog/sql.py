@@ -80,8 +80,9 @@ def _open(path: Path, memory_limit: str) -> Any:
         con.execute(f"ATTACH '{db.sql_str(str(path))}' AS catalog (READ_ONLY)")
     except duckdb.Error as exc:
         con.close()
-        raise InputError(
-            f"cannot open the catalog {path} read-only: {db._first_line(exc)}"
+        raise DataError(
+            f"cannot open the catalog {path} read-only: {db._first_line(exc)}; if it is damaged, "
+            "move it away and run `deeproot catalog build` (it is rebuilt from the crawl store)"
         ) from exc
     con.execute("USE catalog")
     con.execute("SET enable_progress_bar = false")
