@@ -7,7 +7,9 @@ from typing import Any
 
 
 def _plt() -> Any:
-    import matplotlib
+    from deeproot.errors import require
+
+    matplotlib = require("matplotlib", "train")  # evaluate's plots with only `infer` installed
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
