@@ -119,7 +119,7 @@ def connect_read(db_path: str | os.PathLike[str]) -> Any:
         con.close()
         raise DataError(
             f"cannot open the catalog {path} read-only: {_first_line(exc)}; if it is damaged, "
-            "move it away and run `deeproot catalog build` (it is rebuilt from the crawl store)"
+            "move it away and run `deeproot catalog build` (from the crawls still in the store)"
         ) from exc
     con.execute("USE catalog")
     con.execute("SET TimeZone='UTC'")

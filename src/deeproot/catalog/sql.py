@@ -82,7 +82,7 @@ def _open(path: Path, memory_limit: str) -> Any:
         con.close()
         raise DataError(
             f"cannot open the catalog {path} read-only: {db._first_line(exc)}; if it is damaged, "
-            "move it away and run `deeproot catalog build` (it is rebuilt from the crawl store)"
+            "move it away and run `deeproot catalog build` (from the crawls still in the store)"
         ) from exc
     con.execute("USE catalog")
     con.execute("SET enable_progress_bar = false")
