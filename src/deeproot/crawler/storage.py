@@ -199,11 +199,13 @@ def read_checkpoint(path: Path) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     if not path.exists():
         return out
-    with path.open(encoding="utf-8") as fh:
+    # bytes, decoded line by line: a process killed mid-write can leave a torn multi-byte
+    # character (Korean text) at the end, which a text-mode reader raises on
+    with path.open("rb") as fh:
         for line in fh:
             try:
-                out.append(json.loads(line))
-            except ValueError:
+                out.append(json.loads(line.decode("utf-8")))
+            except ValueError:  # UnicodeDecodeError is a ValueError too
                 continue
     return out
 
