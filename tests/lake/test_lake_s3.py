@@ -14,8 +14,8 @@ from typing import Any
 import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 import pytest
-from conftest import CATS, make_bucket
 
+from conftest import CATS, make_bucket
 from deeproot import lake
 from deeproot.cli.main import main
 from deeproot.crawler import storage
