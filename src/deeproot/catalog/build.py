@@ -3,7 +3,7 @@
 A build never changes the catalog file in place. It writes a new file beside it
 (`.catalog.duckdb.building-<pid>`), starting from a copy of the current catalog (or, from an older
 schema, from its stored tables carried forward by column name), ingests the new crawls (one
-transaction each), tags their new ingredient texts (one transaction for the three result tables),
+transaction each), tags their new ingredient texts (one transaction for the four result tables),
 recomputes every derived table in one transaction that also records the source fingerprint, then
 checkpoints and renames the new file onto the catalog. So:
 
@@ -15,36 +15,39 @@ checkpoints and renames the new file onto the catalog. So:
   reported, never re-ingested over its old records.
 
 One lock per store: the build holds `deeproot.lock.StoreLock` on the crawl store (the crawler takes
-the same) and on the catalog's folder when that is elsewhere.
+the same) and on the catalog's folder when that is elsewhere. What to ingest is planned in
+`ingest`; the file mechanics (private copy, sweep, swap, locks) live in `swap`.
 """
 
 from __future__ import annotations
 
-import contextlib
-import errno
-import hashlib
 import logging
 import os
 import shutil
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypedDict
 
-from deeproot.catalog import csv_import, db, schema, store, tagging
+from deeproot.catalog import csv_import, db, schema, store, swap, tagging
+from deeproot.catalog.ingest import (
+    Current,
+    SkippedCrawl,
+    Source,
+    current,
+    ingest,
+    plan,
+    source_fingerprint,
+)
 from deeproot.errors import DataError, InputError
+
+__all__ = ["BUILD_SCHEMA", "BuildReport", "SkippedCrawl", "build", "import_csv"]
 
 log = logging.getLogger(__name__)
 
 BUILD_SCHEMA = "deeproot.build/1"
-
-
-@dataclass(frozen=True)
-class SkippedCrawl:
-    crawl_id: str
-    reason: str
 
 
 @dataclass(frozen=True)
@@ -81,92 +84,6 @@ def _now() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
 
 
-@dataclass(frozen=True)
-class _Source:
-    """One crawl to ingest: a relation (SQL) with (some of) the crawler's columns."""
-
-    crawl_id: str
-    relation: str
-    have: dict[str, str]
-    source: str  # parquet | csv
-    location: str
-    fingerprint: str
-    stat_signature: str | None = None
-    started_at: datetime | None = None
-    arrow: Any = None  # registered as `relation` while ingesting
-
-
-def _select_records(src: _Source) -> str:
-    """A SELECT producing `crawl_records` columns from a source with (some of) the crawler's.
-
-    Types were checked before (store.check_schema), so CAST never meets a wrong type. Unrated
-    products (rating 0 or missing) get NULL; carried-forward records get the crawl's start time.
-    """
-    have = src.have
-    start = (
-        f"{_q(src.started_at.isoformat())}::TIMESTAMPTZ"
-        if src.started_at is not None
-        else "min(crawled_at::TIMESTAMPTZ) FILTER (WHERE NOT coalesce(carried, false)) OVER ()"
-        if "carried" in have
-        else "NULL::TIMESTAMPTZ"
-    )
-    exprs = []
-    for name, typ in schema.RECORD_COLUMNS:
-        if name == "crawl_id":
-            exprs.append(f"{_q(src.crawl_id)} AS crawl_id")
-        elif name == "text_hash":
-            exprs.append("md5(nullif(trim(ingredients_text), '')) AS text_hash")
-        elif name not in have:
-            exprs.append(f"NULL::{typ} AS {name}")
-        elif name == "crawled_at":
-            carried = "coalesce(carried, false)" if "carried" in have else "false"
-            exprs.append(
-                f"CASE WHEN {carried} THEN coalesce({start}, crawled_at::TIMESTAMPTZ) "
-                "ELSE crawled_at::TIMESTAMPTZ END AS crawled_at"
-            )
-        elif name == "rating":
-            exprs.append("CASE WHEN rating::DOUBLE > 0 THEN rating::DOUBLE END AS rating")
-        elif name == "ingredients_text":
-            exprs.append("nullif(trim(ingredients_text), '') AS ingredients_text")
-        else:
-            exprs.append(f"CAST({name} AS {typ}) AS {name}")
-    return (
-        f"SELECT {', '.join(exprs)} FROM {src.relation} "
-        "WHERE goods_no IS NOT NULL AND category IS NOT NULL "
-        "QUALIFY row_number() OVER (PARTITION BY goods_no, category "
-        "ORDER BY listing_rank NULLS LAST) = 1"
-    )
-
-
-def _ingest(con: Any, src: _Source) -> int:
-    """Add one crawl's records in a single transaction; returns the record count."""
-    con.execute("BEGIN TRANSACTION")
-    try:
-        if src.arrow is not None:
-            con.register(src.relation, src.arrow)
-        con.execute(f"INSERT INTO crawl_records {_select_records(src)}")
-        n, t = con.execute(
-            "SELECT count(*), max(crawled_at) FROM crawl_records WHERE crawl_id = ?",
-            [src.crawl_id],
-        ).fetchall()[0]
-        if n == 0:
-            raise DataError(f"crawl {src.crawl_id} has no records with a goods_no and a category")
-        con.execute(
-            "INSERT INTO crawls (crawl_id, crawled_at, source, location, fingerprint, n_records, "
-            "imported_at, started_at, stat_signature) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [src.crawl_id, t, src.source, src.location, src.fingerprint, n, _now(),
-             src.started_at, src.stat_signature],
-        )
-        con.execute("COMMIT")
-        return int(n)
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
-    finally:
-        if src.arrow is not None:
-            con.unregister(src.relation)
-
-
 class _Stats(TypedDict):
     texts_tagged: int
     n_crawls: int
@@ -175,109 +92,7 @@ class _Stats(TypedDict):
     n_listed: int
 
 
-def _source_fingerprint(rows: Sequence[tuple[str, str | None]]) -> str:
-    """What the derived tables are computed from: the schema and every crawl's files."""
-    h = hashlib.sha256(f"schema {schema.SCHEMA_VERSION}\n".encode())
-    for crawl_id, fp in sorted(rows, key=lambda r: r[0]):
-        h.update(f"{crawl_id}\0{fp}\n".encode())
-    return h.hexdigest()[:32]
-
-
-@dataclass
-class _Current:
-    """What the catalog file holds now."""
-
-    exists: bool = False
-    version: str | None = None
-    crawls: dict[str, tuple[str | None, str | None, Any]] = field(default_factory=dict)
-    source_fp: str | None = None
-    has_wal: bool = False
-
-    def up_to_date(self) -> bool:
-        return (
-            self.exists
-            and self.version == schema.SCHEMA_VERSION
-            and self.source_fp is not None
-            and self.source_fp
-            == _source_fingerprint([(c, v[0]) for c, v in self.crawls.items()])
-        )
-
-
-def _current(path: Path) -> _Current:
-    if not path.is_file():
-        return _Current()
-    con = db.connect_read(path)
-    try:
-        version = schema.stored_version(con)
-        schema.check_version(version, path)
-        cols = {
-            r[0]
-            for r in con.execute(
-                "SELECT column_name FROM duckdb_columns() WHERE table_name = 'crawls' "
-                "AND schema_name = 'main'"
-            ).fetchall()
-        }
-        crawls: dict[str, tuple[str | None, str | None, Any]] = {}
-        if cols:
-            sig = "stat_signature" if "stat_signature" in cols else "NULL"
-            for cid, fp, s, at in con.execute(
-                f"SELECT crawl_id, fingerprint, {sig}, imported_at FROM crawls"
-            ).fetchall():
-                # before schema 3 the fingerprint was only sizes and mtimes: not a content hash
-                crawls[cid] = (fp if version == schema.SCHEMA_VERSION else None, s, at)
-        src_fp = schema.meta_value(con, "source_fingerprint")
-    finally:
-        con.close()
-    wal = path.with_name(path.name + ".wal").exists()
-    return _Current(True, version, crawls, src_fp, wal)
-
-
-def _building_name(path: Path, pid: int) -> Path:
-    return path.with_name(f".{path.name}.building-{pid}")
-
-
-def _remove_build_files(tmp: Path) -> None:
-    for p in (tmp, tmp.with_name(tmp.name + ".wal")):
-        with contextlib.suppress(FileNotFoundError):
-            p.unlink()
-    shutil.rmtree(tmp.with_name(tmp.name + ".tmp"), ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except OSError as exc:
-        return exc.errno == errno.EPERM
-    return True
-
-
-def sweep_dead_builds(path: Path) -> int:
-    """Remove the files of builds into `path` whose process is gone (killed); returns how many."""
-    n = 0
-    prefix = f".{path.name}.building-"
-    for p in path.parent.glob(prefix + "*"):
-        rest = p.name[len(prefix):]
-        pid_s = rest.split(".", 1)[0]
-        if not pid_s.isdigit() or rest != pid_s:
-            continue
-        if int(pid_s) != os.getpid() and not _alive(int(pid_s)):
-            log.warning("removing %s, left by a build that was killed", p.name)
-            _remove_build_files(p)
-            n += 1
-    return n
-
-
-@contextlib.contextmanager
-def _locks(folders: Sequence[Path], what: str, wait: float | None) -> Iterator[None]:
-    from deeproot.lock import StoreLock
-
-    with contextlib.ExitStack() as stack:
-        for folder in dict.fromkeys(f.resolve() for f in folders):
-            stack.enter_context(StoreLock(folder, what, wait=wait))
-        yield
-
-
-def _carry_forward(con: Any, old: Path, cur: _Current, retag: bool) -> None:
+def _carry_forward(con: Any, old: Path, cur: Current, retag: bool) -> None:
     """Copy the stored tables of an older catalog into the new one, by column name."""
     con.execute(f"ATTACH {_q(str(old))} AS old_catalog (READ_ONLY)")
     try:
@@ -300,7 +115,7 @@ def _carry_forward(con: Any, old: Path, cur: _Current, retag: bool) -> None:
         con.execute("DETACH old_catalog")
 
 
-def _start_file(tmp: Path, path: Path, cur: _Current, retag: bool, memory_limit: str) -> Any:
+def _start_file(tmp: Path, path: Path, cur: Current, retag: bool, memory_limit: str) -> Any:
     """The new catalog file: a byte copy of the current one when it has this schema (fast),
     else a new file the stored tables are carried into."""
     if cur.exists and cur.version == schema.SCHEMA_VERSION and not cur.has_wal:
@@ -331,7 +146,7 @@ def _derive(con: Any, progress: tagging.Progress | None) -> None:
         con.execute(
             "INSERT INTO catalog_meta VALUES ('schema_version', ?), ('built_at', ?), "
             "('source_fingerprint', ?), ('storage_version', ?)",
-            [schema.SCHEMA_VERSION, _now().isoformat(), _source_fingerprint(rows),
+            [schema.SCHEMA_VERSION, _now().isoformat(), source_fingerprint(rows),
              db.STORAGE_VERSION],
         )
         con.execute("COMMIT")
@@ -358,24 +173,10 @@ def _stats(con: Any, tagged: int) -> _Stats:
     )
 
 
-def _swap(tmp: Path, path: Path) -> None:
-    """Rename the finished file onto the catalog (readers of the old one keep their snapshot)."""
-    # a write-ahead log beside the target belongs to the old file and must not meet the new one
-    with contextlib.suppress(FileNotFoundError):
-        path.with_name(path.name + ".wal").unlink()
-    os.replace(tmp, path)
-    with contextlib.suppress(OSError):
-        fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
 def _write(
     path: Path,
-    cur: _Current,
-    sources: Sequence[_Source],
+    cur: Current,
+    sources: Sequence[Source],
     adopt: dict[str, tuple[str, str | None]],
     *,
     retag: bool,
@@ -384,9 +185,9 @@ def _write(
     progress: tagging.Progress | None,
 ) -> tuple[_Stats, list[str], list[SkippedCrawl]]:
     """Write the new catalog file and swap it in; returns stats, added ids, skipped sources."""
-    sweep_dead_builds(path)
-    tmp = _building_name(path, os.getpid())
-    _remove_build_files(tmp)
+    swap.sweep_dead_builds(path)
+    tmp = swap.building_name(path, os.getpid())
+    swap.remove_build_files(tmp)
     con = None
     added: list[str] = []
     skipped: list[SkippedCrawl] = []
@@ -402,7 +203,7 @@ def _write(
             if progress:
                 progress("ingest", i, len(sources))
             try:
-                _ingest(con, src)
+                ingest(con, src)
             except caught as exc:
                 first = db._first_line(exc)
                 reason = first if isinstance(exc, DataError) else f"unreadable Parquet: {first}"
@@ -421,12 +222,12 @@ def _write(
         con.execute("CHECKPOINT")
         con.close()
         con = None
-        _swap(tmp, path)
+        swap.swap(tmp, path)
         return stats, added, skipped
     finally:
         if con is not None:
             con.close()
-        _remove_build_files(tmp)
+        swap.remove_build_files(tmp)
 
 
 class _Empty(Exception):
@@ -451,68 +252,6 @@ def _no_crawl_error(store_path: Path, skipped: Sequence[SkippedCrawl]) -> InputE
         f"no complete crawl to build from in {store_path}: {len(skipped)} skipped ({why}{more}); "
         f"run `deeproot crawl --out {store_path}` (or --resume) until one completes"
     )
-
-
-def _plan(
-    crawls: Sequence[store.StoreCrawl], cur: _Current
-) -> tuple[list[_Source], dict[str, tuple[str, str | None]], list[str], list[SkippedCrawl]]:
-    """Which crawls to add, which unchanged ones need their fingerprints refreshed, which are
-    unchanged, and which are skipped (incomplete, bad schema, or changed after ingest)."""
-    sources: list[_Source] = []
-    adopt: dict[str, tuple[str, str | None]] = {}
-    unchanged: list[str] = []
-    skipped: list[SkippedCrawl] = []
-    for c in crawls:
-        if not c.complete:
-            skipped.append(SkippedCrawl(c.crawl_id, c.reason))
-            log.info("crawl %s skipped: %s", c.crawl_id, c.reason)
-            continue
-        sig = c.stat_signature()
-        known = cur.crawls.get(c.crawl_id)
-        if known is not None:
-            fp_known, sig_known, imported = known
-            if sig_known is not None and sig == sig_known and fp_known is not None:
-                unchanged.append(c.crawl_id)
-                continue
-            fp = c.fingerprint()
-            if fp_known is None or fp == fp_known:
-                unchanged.append(c.crawl_id)
-                adopt[c.crawl_id] = (fp, sig)
-                continue
-            when = f"{imported:%Y-%m-%d %H:%M} UTC" if imported else "earlier"
-            reason = (
-                f"its files changed after it was ingested ({when}); history is append-only, so "
-                "the catalog keeps the records it ingested then (restore the files, or crawl "
-                "again under a new crawl id)"
-            )
-            skipped.append(SkippedCrawl(c.crawl_id, reason))
-            log.warning("crawl %s refused: %s", c.crawl_id, reason)
-            continue
-        problem = store.check_schema(c.files, schema.RECORD_COLUMNS, schema.REQUIRED_SOURCE_COLUMNS)
-        if problem:
-            skipped.append(SkippedCrawl(c.crawl_id, problem))
-            log.info("crawl %s skipped: %s", c.crawl_id, problem)
-            continue
-        import pyarrow.parquet as pq
-
-        have: dict[str, str] = {}
-        for f in c.files:
-            for name in pq.read_schema(f).names:
-                have[name] = dict(schema.RECORD_COLUMNS).get(name, "")
-        flist = "[" + ", ".join(_q(str(f)) for f in c.files) + "]"
-        sources.append(
-            _Source(
-                crawl_id=c.crawl_id,
-                relation=f"read_parquet({flist}, union_by_name=true, hive_partitioning=false)",
-                have={k: v for k, v in have.items() if v},
-                source="parquet",
-                location=str(c.directory),
-                fingerprint=c.fingerprint(),
-                stat_signature=sig,
-                started_at=c.started_at,
-            )
-        )
-    return sources, adopt, unchanged, skipped
 
 
 def build(
@@ -546,10 +285,10 @@ def build(
     path = Path(db_path) if db_path is not None else db.default_db_path()
     store.discover(store_path)  # a missing store is an error before any lock file is made
     db.check_db_path(path)
-    with _locks([store_path, path.parent], "catalog build", wait):
+    with swap.locks([store_path, path.parent], "catalog build", wait):
         crawls = store.discover(store_path)
-        cur = _current(path)
-        sources, adopt, unchanged, skipped = _plan(crawls, cur)
+        cur = current(path)
+        sources, adopt, unchanged, skipped = plan(crawls, cur)
         if not sources and not retag and cur.up_to_date():
             return BuildReport(
                 db_path=str(path),
@@ -602,8 +341,8 @@ def import_csv(
     batch = csv_import.read_csvs(list(paths), crawled_at=crawled_at)
     path = Path(db_path) if db_path is not None else db.default_db_path()
     db.check_db_path(path)
-    with _locks([path.parent], "catalog import-csv", wait):
-        cur = _current(path)
+    with swap.locks([path.parent], "catalog import-csv", wait):
+        cur = current(path)
         fp = batch.crawl_id.removeprefix("csv-")
         if batch.crawl_id in cur.crawls and cur.up_to_date():
             return BuildReport(
@@ -613,7 +352,7 @@ def import_csv(
                 seconds=round(time.perf_counter() - t0, 3),
                 **_read_stats(path),
             )
-        sources: list[_Source] = []
+        sources: list[Source] = []
         if batch.crawl_id not in cur.crawls:
             if not batch.records:
                 raise InputError(
@@ -623,7 +362,7 @@ def import_csv(
             rows = [dict(r, crawled_at=batch.crawled_at) for r in batch.records]
             have = {c: types[c] for c in rows[0] if c in types}
             sources.append(
-                _Source(
+                Source(
                     crawl_id=batch.crawl_id,
                     relation="csv_batch",
                     have=have,
