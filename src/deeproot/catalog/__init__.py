@@ -1,8 +1,11 @@
 """The DuckDB product catalog: build from the crawl store or the original CSVs, recommend, query.
 
-Submodules: `db` (paths and connections), `schema` (tables and views), `store` (the crawler's
-Parquet store), `csv_import` (original DeepRoot CSVs), `tagging` (tags per distinct text),
-`build` (the whole refresh), `recommend` and `survey` (product choice), `sql` (read-only queries).
+Submodules: `db` (paths and connections), `schema` (tables and views) and `comments` (what they
+mean), `store` (the crawler's Parquet store), `csv_import` (original DeepRoot CSVs), `tagging`
+(tags and flags per distinct text), `ingest` (what a build adds), `swap` (the build's private copy
+and the atomic rename), `build` (the whole refresh), `recommend` and `survey` (product choice),
+`sql` (the read-only query sandbox), `output` (query results as text or Parquet), `export`
+(derived tables as Parquet); `feed` and `product` belong to the refresh and web helpers.
 Nothing here is imported by `deeproot --help`; duckdb is imported inside functions.
 """
 
