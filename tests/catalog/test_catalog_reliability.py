@@ -303,3 +303,14 @@ def test_memory_limit_is_a_size_not_sql(tmp_path):
     with pytest.raises(InputError, match=r"--memory-limit \"2GB'; DROP TABLE x; --\" is not"):
         build(store, tmp_path / "c.duckdb", memory_limit="2GB'; DROP TABLE x; --")
     assert not (tmp_path / "c.duckdb").exists()
+
+
+def test_cli_build_on_a_locked_store_exits_6(capsys, tmp_path):
+    from deeproot.cli.main import main
+
+    store, db = make_two_crawls(tmp_path / "store"), tmp_path / "c.duckdb"
+    with StoreLock(store, "deeproot crawl"):
+        code = main(["catalog", "build", "--data", str(store), "--db", str(db), "--wait", "0.2"])
+    err = capsys.readouterr().err
+    assert code == 6 and err.startswith(f"error: {store} is locked by pid {os.getpid()} ")
+    assert err.endswith("pass --wait SECONDS to queue behind it\n") and err.count("\n") == 1
