@@ -228,6 +228,9 @@ def scrapy_settings(s: CrawlSettings) -> dict[str, Any]:
         "RETRY_ENABLED": False,  # PolitenessMiddleware retries with backoff and Retry-After
         "COOKIES_ENABLED": True,
         "TELNETCONSOLE_ENABLED": False,
+        # Scrapy 2.19's RemoteControl runs Python code sent to a localhost HTTP port (token in a
+        # file under $HOME): no crawler should open that; it also costs start-up and shutdown
+        "REMOTE_CONTROL_ENABLED": False,
         # Scrapy's own log only at DEBUG (-vv); -v shows our periodic stats instead
         "LOG_LEVEL": "DEBUG" if s.log_level == "DEBUG" else "WARNING",
         "DEFAULT_REQUEST_HEADERS": {
