@@ -36,6 +36,11 @@ def test_crawl_store_and_csv_import_agree(crawl_dir: Path, tmp_path: Path):
 
     con = duckdb.connect(str(tmp_path / "crawl.duckdb"), read_only=True)
     stored = {g for (g,) in con.execute("SELECT goods_no FROM products WHERE sold_out").fetchall()}
+    # the crawler's newer columns come through: when each notice was read, where reviews came from
+    assert con.execute(
+        "SELECT count(*) FILTER (WHERE ingredients_at IS NOT NULL), "
+        "count(*) FILTER (WHERE review_source IS NOT NULL), count(*) FROM crawl_records"
+    ).fetchall() == [(64, 64, 64)]
     con.close()
     assert stored == sold  # read from the listing cards, kept in the catalog
     every = recommend(

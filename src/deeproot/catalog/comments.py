@@ -72,6 +72,8 @@ COLUMNS: dict[str, str] = {
     "disp_cat_no": "Olive Young display-category number.",
     "carried": "True when the crawl reused an earlier detail record (listing card unchanged).",
     "carried_from": "The crawl whose detail record a carried record reuses.",
+    "review_source": "Where rating and review count came from (listing card, stats API, detail).",
+    "ingredients_at": "When the ingredient notice was last read (UTC); NULL in older crawls.",
     "source_layout": "Which page layout the record was parsed from.",
     "sold_out": "Sold out when crawled; NULL when the source did not say (older crawls, CSV).",
     "functional_claim": "The notice's 기능성 화장품 (MFDS functional cosmetic) row, as written.",

@@ -44,6 +44,8 @@ RECORD_COLUMNS: tuple[tuple[str, str], ...] = (
     ("sold_out", "BOOLEAN"),  # NULL: the source did not say (older crawls, the CSV import)
     ("functional_claim", "VARCHAR"),  # the notice's MFDS functional-cosmetic row, as written
     ("carried_from", "VARCHAR"),  # the crawl whose detail record a carried record reuses
+    ("review_source", "VARCHAR"),  # where rating and review count came from (crawler's name)
+    ("ingredients_at", "TIMESTAMPTZ"),  # when the ingredient notice was last read (UTC)
 )
 REQUIRED_SOURCE_COLUMNS = ("goods_no", "category", "crawled_at")
 
@@ -231,7 +233,7 @@ CREATE OR REPLACE TEMP TABLE shortlist_keys (
 CREATE OR REPLACE VIEW analyst.product_history AS
 SELECT r.goods_no, r.crawl_id, r.crawled_at, r.category, r.price_sale, r.price_list,
        r.currency, r.rating, r.review_count, r.text_hash, r.carried, r.sold_out,
-       r.functional_claim, r.carried_from
+       r.functional_claim, r.carried_from, r.review_source, r.ingredients_at
 FROM crawl_records r;
 
 CREATE OR REPLACE VIEW analyst.product_ingredients AS
