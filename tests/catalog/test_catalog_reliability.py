@@ -314,3 +314,20 @@ def test_cli_build_on_a_locked_store_exits_6(capsys, tmp_path):
     err = capsys.readouterr().err
     assert code == 6 and err.startswith(f"error: {store} is locked by pid {os.getpid()} ")
     assert err.endswith("pass --wait SECONDS to queue behind it\n") and err.count("\n") == 1
+
+
+def test_a_catalog_without_a_newer_nullable_column_gets_it(tmp_path):
+    store, db = make_two_crawls(tmp_path / "store"), tmp_path / "c.duckdb"
+    build(store, db)
+    con = duckdb.connect(str(db))
+    con.execute("DROP VIEW product_history")
+    con.execute("DROP VIEW analyst.product_history")  # views read the column
+    con.execute("DROP VIEW analyst.reformulations")
+    con.execute("DROP VIEW formula_changes")
+    con.execute("DROP VIEW analyst.formula_changes")
+    con.execute("ALTER TABLE crawl_records DROP COLUMN ingredients_at")
+    con.close()
+    add_c3(store)
+    rep = build(store, db)
+    assert rep.added == ("c3",)
+    assert q(db, "SELECT count(*), count(ingredients_at) FROM product_history") == [(9, 0)]

@@ -121,6 +121,7 @@ def _start_file(tmp: Path, path: Path, cur: Current, retag: bool, memory_limit: 
     if cur.exists and cur.version == schema.SCHEMA_VERSION and not cur.has_wal:
         shutil.copyfile(path, tmp)
         con = db.connect_write_copy(tmp, memory_limit=memory_limit)
+        schema.create_stored(con)  # columns added within this schema version
         if retag:
             con.execute("BEGIN TRANSACTION")
             for t in schema.TAG_RESULT_TABLES:

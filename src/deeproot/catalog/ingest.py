@@ -94,7 +94,7 @@ def ingest(con: Any, src: Source) -> int:
     try:
         if src.arrow is not None:
             con.register(src.relation, src.arrow)
-        con.execute(f"INSERT INTO crawl_records {select_records(src)}")
+        con.execute(f"INSERT INTO crawl_records BY NAME {select_records(src)}")
         n, t = con.execute(
             "SELECT count(*), max(crawled_at) FROM crawl_records WHERE crawl_id = ?",
             [src.crawl_id],

@@ -352,8 +352,23 @@ def check_version(version: str | None, path: object = "") -> None:
 
 
 def create_stored(con) -> None:  # noqa: ANN001
-    """Create the stored tables when missing (never drops anything)."""
+    """Create the stored tables when missing, and add columns this version added (never drops
+    anything): a catalog of this schema version written before a nullable column was added
+    gets the column, NULL for its old records."""
     con.execute(_DDL_STORED)
+    have = {
+        (t, c)
+        for t, c in con.execute(
+            "SELECT table_name, column_name FROM duckdb_columns() "
+            "WHERE database_name = current_database() AND schema_name = 'main'"
+        ).fetchall()
+    }
+    for name, typ in RECORD_COLUMNS:
+        if ("crawl_records", name) not in have:
+            con.execute(f"ALTER TABLE crawl_records ADD COLUMN {name} {typ}")
+    for name, typ in (("started_at", "TIMESTAMPTZ"), ("stat_signature", "VARCHAR")):
+        if ("crawls", name) not in have:
+            con.execute(f"ALTER TABLE crawls ADD COLUMN {name} {typ}")
 
 
 SHORTLIST_K = 100  # per (table, type, category) and ranking, the top products kept
