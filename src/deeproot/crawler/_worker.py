@@ -141,6 +141,11 @@ def main() -> int:
 
 if __name__ == "__main__":
     try:
-        sys.exit(main())
+        code = main()
     except KeyboardInterrupt:
         sys.exit(130)
+    # The checkpoint is closed and the "done" event flushed: skip the interpreter's teardown of
+    # Scrapy, Twisted and lxml (a quarter of a second per crawl)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

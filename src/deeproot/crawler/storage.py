@@ -20,43 +20,69 @@ import shutil
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
+if TYPE_CHECKING:
+    import pyarrow as pa
 
-PRODUCT_SCHEMA = pa.schema(
-    [
-        pa.field("crawl_id", pa.string(), nullable=False),
-        pa.field("crawled_at", pa.timestamp("us", tz="UTC"), nullable=False),
-        pa.field("goods_no", pa.string(), nullable=False),
-        pa.field("category", pa.string(), nullable=False),
-        pa.field("disp_cat_no", pa.string(), nullable=False),
-        pa.field("brand", pa.string()),
-        pa.field("name", pa.string()),
-        pa.field("price_sale", pa.int32()),
-        pa.field("price_list", pa.int32()),
-        pa.field("currency", pa.string(), nullable=False),
-        pa.field("rating", pa.float64()),
-        pa.field("review_count", pa.int32()),
-        pa.field("image_url", pa.string()),
-        pa.field("product_url", pa.string(), nullable=False),
-        pa.field("ingredients_text", pa.string()),
-        pa.field("has_ingredients", pa.bool_(), nullable=False),
-        pa.field("listing_rank", pa.int32(), nullable=False),
-        pa.field("carried", pa.bool_(), nullable=False),
-        pa.field("carried_from", pa.string()),
-        pa.field("source_layout", pa.string(), nullable=False),
-        pa.field("listing_hash", pa.string(), nullable=False),
-        # additions (2026-12, issue 14/13): nullable, so products/1 readers keep working and
-        # older partitions read as NULL
-        pa.field("sold_out", pa.bool_()),
-        pa.field("functional_claim", pa.string()),
-        pa.field("review_source", pa.string()),
-        pa.field("ingredients_at", pa.timestamp("us", tz="UTC")),
-    ],
-    metadata={"deeproot.schema": "products/1"},
+# (name, pyarrow type (`timestamp`: microseconds, UTC), nullable). The schema itself is built on
+# first use (PRODUCT_SCHEMA, a module attribute made by __getattr__) so the crawl worker, which
+# never writes Parquet, does not import pyarrow (and numpy) at start-up. The last four are
+# additions (2026-12, issue 14/13): nullable, so products/1 readers keep working and older
+# partitions read as NULL.
+_FIELDS: tuple[tuple[str, str, bool], ...] = (
+    ("crawl_id", "string", False),
+    ("crawled_at", "timestamp", False),
+    ("goods_no", "string", False),
+    ("category", "string", False),
+    ("disp_cat_no", "string", False),
+    ("brand", "string", True),
+    ("name", "string", True),
+    ("price_sale", "int32", True),
+    ("price_list", "int32", True),
+    ("currency", "string", False),
+    ("rating", "float64", True),
+    ("review_count", "int32", True),
+    ("image_url", "string", True),
+    ("product_url", "string", False),
+    ("ingredients_text", "string", True),
+    ("has_ingredients", "bool_", False),
+    ("listing_rank", "int32", False),
+    ("carried", "bool_", False),
+    ("carried_from", "string", True),
+    ("source_layout", "string", False),
+    ("listing_hash", "string", False),
+    ("sold_out", "bool_", True),
+    ("functional_claim", "string", True),
+    ("review_source", "string", True),
+    ("ingredients_at", "timestamp", True),
 )
-COLUMNS = tuple(PRODUCT_SCHEMA.names)
+COLUMNS = tuple(f[0] for f in _FIELDS)
+_SCHEMA: list[pa.Schema] = []
+
+
+def _product_schema() -> pa.Schema:
+    if not _SCHEMA:
+        import pyarrow as pa
+
+        def typ(name: str) -> pa.DataType:
+            return pa.timestamp("us", tz="UTC") if name == "timestamp" else getattr(pa, name)()
+
+        _SCHEMA.append(
+            pa.schema(
+                [pa.field(n, typ(t), nullable=nb) for n, t, nb in _FIELDS],
+                metadata={"deeproot.schema": "products/1"},
+            )
+        )
+    return _SCHEMA[0]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "PRODUCT_SCHEMA":
+        return _product_schema()
+    raise AttributeError(name)
+
+
 SUCCESS_MARKER = "_SUCCESS"
 
 
@@ -229,6 +255,8 @@ def _ts(v: Any) -> datetime:
 
 
 def to_table(records: Iterable[dict[str, Any]]) -> pa.Table:
+    import pyarrow as pa
+
     rows = []
     for r in records:
         row = {c: r.get(c) for c in COLUMNS}
@@ -236,7 +264,7 @@ def to_table(records: Iterable[dict[str, Any]]) -> pa.Table:
         if row["ingredients_at"] is not None:
             row["ingredients_at"] = _ts(row["ingredients_at"])
         rows.append(row)
-    return pa.Table.from_pylist(rows, schema=PRODUCT_SCHEMA)
+    return pa.Table.from_pylist(rows, schema=_product_schema())
 
 
 def publish(out: Path, crawl_id: str, records: list[dict[str, Any]]) -> Path:
