@@ -142,3 +142,30 @@ def test_bad_log_level_lists_the_choices(capsys):
     assert main(["--log-level", "loud", "ingredients", "tag", "x"]) == 2
     err = capsys.readouterr().err
     assert "debug" in err and "warning" in err
+
+
+def test_catalog_import_is_wired_end_to_end(tmp_path, capsys):
+    feed = tmp_path / "feed.csv"
+    feed.write_text(
+        "id,title,maker,inci,won\n"
+        "P1,두피 샴푸,브랜드A,\"정제수, 살리실릭애씨드, 멘톨\",\"12,000\"\n"
+        ",이름 없음,브랜드B,정제수,1000\n",
+        encoding="utf-8",
+    )
+    data = tmp_path / "data"
+    code = main([
+        "catalog", "import", str(feed), "--map",
+        "goods_no=id,name=title,brand=maker,ingredients=inci,price=won",
+        "--category", "shampoo", "--data", str(data), "--json",
+    ])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    import json
+
+    report = json.loads(out)
+    assert report["build"]["n_products"] == 1
+    assert main(["sql", "SELECT goods_no, price_sale, flags FROM products", "--db",
+                 str(data / "catalog.duckdb"), "--format", "csv"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "goods_no,price_sale,flags", 'P1,12000,"[""hair_loss_functional""]"'
+    ]

@@ -371,6 +371,10 @@ def register(app: typer.Typer) -> None:
     group = typer.Typer(help="Build the DuckDB product catalog.", no_args_is_help=True)
     group.command("build")(build_cmd)
     group.command("import-csv")(import_csv_cmd)
+    # the generic feed import (CSV, JSON lines, Parquet with --map) lives with the refresh CLI
+    from deeproot.cli.refresh import catalog_import
+
+    group.command("import")(catalog_import)
     group.command("export")(export_cmd)
     app.add_typer(group, name="catalog")
     app.command("recommend")(recommend_cmd)
