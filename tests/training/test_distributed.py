@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 from training_helpers import tiny_train
 
 from deeproot.cli.main import main
@@ -44,6 +45,11 @@ def test_ddp_two_gloo_processes_match_one_process(
         )
         assert a["train_seen"] == a["train_unique"] == 56 and a["val_seen"] == 19
     assert sorted(p.name for p in ddp.iterdir()) == sorted(p.name for p in single.iterdir())
+    # the processes torchrun started got every option of the command line
+    args_d, args_s = (yaml.safe_load((r / "args.yaml").read_text()) for r in (ddp, single))
+    for k in ("out", "epochs", "batch_size"):
+        args_d.pop(k), args_s.pop(k)
+    assert args_d == args_s
     run = json.loads((ddp / "run.json").read_text())
     assert run["world_size"] == 2 and run["device"] == "cpu" and run["precision"] == "fp32"
     # the metrics the two ranks gathered equal one process evaluating rank 0's saved weights
