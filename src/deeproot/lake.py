@@ -450,12 +450,21 @@ class Lake:
                 out.write(local.read_bytes())
 
     def lock(self, what: str, wait: float | None = None) -> Any:
-        """This machine's lock on the URL (flock on the local folder; other machines are not
-        serialised by it)."""
+        """This machine's writer lock on the URL (flock on the local folder; other machines are
+        not serialised by it): crawls, refreshes and imports hold it while they stage and
+        publish."""
         from deeproot.lock import StoreLock
 
         self.root.mkdir(parents=True, exist_ok=True)
         return StoreLock(self.root, f"{what} {self.shown}", wait=wait)
+
+    def read_lock(self, what: str, wait: float | None = None) -> Any:
+        """The read cache's lock (the one a catalog build takes on its store): a sync never
+        waits for a crawl, only for another sync or a build reading the cache."""
+        from deeproot.lock import StoreLock
+
+        self.read.mkdir(parents=True, exist_ok=True)
+        return StoreLock(self.read, f"{what} {self.shown}", wait=wait)
 
 
 # ---------------------------------------------------------------------- opening
@@ -534,13 +543,16 @@ def _fsspec_filesystem(url: str) -> tuple[Any, str]:
     return pafs.PyFileSystem(pafs.FSSpecHandler(ffs)), str(path)
 
 
-def local_store(store: str | os.PathLike[str], endpoint: str | None = None) -> Path:
+def local_store(
+    store: str | os.PathLike[str], endpoint: str | None = None, wait: float | None = 300.0
+) -> Path:
     """A folder the local readers (catalog build, change report) can read: `store` itself when
-    it is local, else the URL's read cache after syncing its complete partitions."""
+    it is local, else the URL's read cache after syncing its complete partitions (waiting up to
+    `wait` seconds for another sync or a build reading the cache)."""
     if not is_url(store):
         return Path(store)
     lk = open_lake(str(store), endpoint)
-    with lk.lock("deeproot sync"):
+    with lk.read_lock("deeproot sync", wait=wait):
         copied = lk.pull()
     if copied:
         log.info("lake: %d crawl(s) copied from %s to %s", len(copied), lk.shown, lk.read)
@@ -575,6 +587,10 @@ def run_crawl(
         lk.push_pending()
         lk.pull(lk.stage)
         rep = crawl_locally(settings, progress=progress, wait=wait)
+        if isinstance(getattr(rep, "settings", None), dict):
+            # the report's hints (`--resume --out …`) name the URL, not the staging folder
+            rep.settings["stage"] = str(lk.stage)
+            rep.settings["out"] = lk.shown
         if getattr(rep, "status", None) == "complete":
             publish_staged(lk, rep.crawl_id)
     return rep

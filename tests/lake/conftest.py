@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from deeproot.crawler.testsite import SiteProduct, build_site, load_deeproot_csvs
-
-CATS = "scalp_tonic,scalp_pack_scaler"
 
 
 @pytest.fixture(scope="session")
@@ -48,20 +45,6 @@ def s3_env(
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     return env
-
-
-def make_bucket(endpoint: str, name: str) -> None:
-    import pyarrow.fs as pafs
-
-    fs = pafs.S3FileSystem(
-        endpoint_override=endpoint.split("://", 1)[1],
-        scheme="http",
-        region="us-east-1",
-        access_key=os.environ.get("AWS_ACCESS_KEY_ID", "x"),
-        secret_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "y"),
-        allow_bucket_creation=True,
-    )
-    fs.create_dir(name)
 
 
 @pytest.fixture(scope="session")

@@ -14,8 +14,8 @@ from typing import Any
 import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 import pytest
+from lake_helpers import CATS, make_bucket
 
-from conftest import CATS, make_bucket
 from deeproot import lake
 from deeproot.cli.main import main
 from deeproot.crawler import storage
@@ -95,6 +95,17 @@ def test_crawl_build_and_refresh_through_a_bucket(
     # the refresh's catalog lives in the URL's local folder and has both crawls
     assert (lk.root / "catalog.duckdb").is_file()
     assert [m["crawl_id"] for m in storage.manifests(lk.read)] == [cid, res.crawl_id]
+    # the CLI readers take the URL too
+    capsys.readouterr()
+    assert main(["changes", "--data", url, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["after"]["crawl_id"] == res.crawl_id
+    assert main(["crawl", "list", "--out", url, "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)["crawls"]
+    assert [(r["crawl_id"], r["status"]) for r in listed] == [
+        (cid, "complete"), (res.crawl_id, "complete")
+    ]
+    assert main(["crawl", "prune", "--keep", "1", "--out", url]) == 3
+    assert url in _one_line(capsys.readouterr().err)
 
 
 def test_killed_crawl_leaves_nothing_visible_then_resume_publishes(
@@ -224,3 +235,30 @@ def test_unreachable_endpoint_is_a_network_error(
     assert rc == 5, err
     line = _one_line(err)
     assert url in line and "network failure" in line
+
+
+def test_feed_import_into_a_bucket_once(s3_env: dict[str, str], tmp_path: Path, capsys) -> None:
+    """`catalog import … --data s3://…` publishes the feed as one complete partition; the same
+    feed again is recognised as already imported (nothing new published)."""
+    from deeproot.catalog.feed import import_feed, parse_mapping
+
+    make_bucket(s3_env["DEEPROOT_S3_ENDPOINT"], "lake-feed")
+    url = "s3://lake-feed/store"
+    feed = tmp_path / "feed.csv"
+    feed.write_text(
+        "sku,title,maker,inci,cat\n"
+        'P-1,두피 토닉,브랜드A,"정제수, 살리실릭애씨드, 판테놀",scalp_tonic\n'
+        'P-2,샴푸,브랜드B,"정제수, 징크피리치온",shampoo\n'
+        ",이름만,브랜드C,정제수,shampoo\n",  # no id: reported and skipped
+        encoding="utf-8",
+    )
+    mapping = parse_mapping("goods_no=sku,name=title,brand=maker,ingredients=inci,category=cat")
+    rep = import_feed([feed], mapping, "partner", store=url)
+    assert rep.status == "added" and rep.records == 2 and len(rep.skipped_rows) == 1
+    lk = lake.open_lake(url)
+    assert list(lk.remote_manifests()) == [rep.crawl_id]
+    again = import_feed([feed], mapping, "partner", store=url)
+    assert again.status == "unchanged" and again.crawl_id == rep.crawl_id
+    assert list(lk.remote_manifests()) == [rep.crawl_id]
+    rows = storage.read_partition(lake.local_store(url), rep.crawl_id)
+    assert sorted(r["goods_no"] for r in rows) == ["P-1", "P-2"]

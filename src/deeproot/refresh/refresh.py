@@ -302,7 +302,7 @@ def refresh(
             data if lk is None else lk.stage, crawl_options or {}, recheck_days, progress, wait, lk
         )
         if lk is not None:
-            with lk.lock("deeproot refresh", wait=wait):
+            with lk.read_lock("deeproot refresh", wait=wait or 300.0):
                 lk.pull()  # the read cache: what the remote store holds complete, now with it
         log.info(
             "refresh: crawl %s complete (%s records, %s requests); comparing",
