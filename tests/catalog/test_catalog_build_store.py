@@ -192,3 +192,22 @@ def test_csv_import_and_crawls_share_one_catalog(crawl_dir: Path, tmp_path: Path
     # the crawl covered scalp_tonic with one product: the tonic listing is now that crawl's
     assert q(db, "SELECT count(*) FROM product_categories WHERE category = 'scalp_tonic'") == [(1,)]
     assert q(db, "SELECT count(*) FILTER (WHERE listed), count(*) FROM products") == [(1, 64)]
+
+
+def test_a_product_listed_twice_in_one_category_keeps_its_best_rank(tmp_path: Path):
+    """Ingest skips the dedupe window when a crawl has no duplicates; with one it still keeps
+    a single record per (goods_no, category), the best listing rank."""
+    store, db = tmp_path / "store", tmp_path / "c.duckdb"
+    write_crawl(
+        store,
+        "c1",
+        [
+            rec("c1", T1, "A000000000001", "shampoo", price=900, reviews=1, text=OLD, rank=7),
+            rec("c1", T1, "A000000000001", "shampoo", price=800, reviews=1, text=OLD, rank=2),
+            rec("c1", T1, "A000000000001", "scalp_tonic", price=700, reviews=1, text=OLD, rank=5),
+        ],
+    )
+    build(store, db)
+    assert q(
+        db, "SELECT category, listing_rank, price_sale FROM crawl_records ORDER BY category"
+    ) == [("scalp_tonic", 5, 700), ("shampoo", 2, 800)]

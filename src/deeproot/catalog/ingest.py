@@ -46,11 +46,13 @@ class Source:
     arrow: Any = None  # registered as `relation` while ingesting
 
 
-def select_records(src: Source) -> str:
+def select_records(src: Source, dedupe: bool = True) -> str:
     """A SELECT producing `crawl_records` columns from a source with (some of) the crawler's.
 
     Types were checked before (store.check_schema), so CAST never meets a wrong type. Unrated
     products (rating 0 or missing) get NULL; carried-forward records get the crawl's start time.
+    `dedupe`: keep one record per (goods_no, category), the best listing rank (a window over
+    whole records: skip it when the source has no duplicates).
     """
     have = src.have
     start = (
@@ -80,12 +82,25 @@ def select_records(src: Source) -> str:
             exprs.append("nullif(trim(ingredients_text), '') AS ingredients_text")
         else:
             exprs.append(f"CAST({name} AS {typ}) AS {name}")
-    return (
+    sql = (
         f"SELECT {', '.join(exprs)} FROM {src.relation} "
-        "WHERE goods_no IS NOT NULL AND category IS NOT NULL "
-        "QUALIFY row_number() OVER (PARTITION BY goods_no, category "
-        "ORDER BY listing_rank NULLS LAST) = 1"
+        "WHERE goods_no IS NOT NULL AND category IS NOT NULL"
     )
+    if dedupe:
+        sql += (
+            " QUALIFY row_number() OVER (PARTITION BY goods_no, category "
+            "ORDER BY listing_rank NULLS LAST) = 1"
+        )
+    return sql
+
+
+def _has_duplicates(con: Any, src: Source) -> bool:
+    """Whether a (goods_no, category) pair occurs twice (two narrow columns: cheap)."""
+    n, distinct = con.execute(
+        f"SELECT count(*), count(DISTINCT (goods_no, category)) FROM {src.relation} "
+        "WHERE goods_no IS NOT NULL AND category IS NOT NULL"
+    ).fetchall()[0]
+    return bool(n != distinct)
 
 
 def ingest(con: Any, src: Source) -> int:
@@ -94,7 +109,8 @@ def ingest(con: Any, src: Source) -> int:
     try:
         if src.arrow is not None:
             con.register(src.relation, src.arrow)
-        con.execute(f"INSERT INTO crawl_records BY NAME {select_records(src)}")
+        dedupe = _has_duplicates(con, src)
+        con.execute(f"INSERT INTO crawl_records BY NAME {select_records(src, dedupe)}")
         n, t = con.execute(
             "SELECT count(*), max(crawled_at) FROM crawl_records WHERE crawl_id = ?",
             [src.crawl_id],
