@@ -217,7 +217,12 @@ def _write(
         n_crawls = con.execute("SELECT count(*) FROM crawls").fetchall()[0][0]
         if not n_crawls:
             raise _Empty(skipped)
-        tagged = tagging.tag_new_texts(con, progress, workers=workers)
+        # a catalog of this schema has every text of its older crawls tagged: only the crawls
+        # added now can bring new ones (no scan of the whole history for them)
+        complete = cur.exists and cur.version == schema.SCHEMA_VERSION and not retag
+        tagged = tagging.tag_new_texts(
+            con, progress, workers=workers, crawl_ids=added if complete else None
+        )
         _derive(con, progress)
         stats = _stats(con, tagged)
         con.execute("CHECKPOINT")

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from deeproot.catalog.schema import TAG_TABLES
@@ -82,56 +82,84 @@ def _schemas() -> dict[str, Any]:
 _NAMES = ("texts", "text_ingredients", "text_matches", "text_flags")
 
 
-def _rows(text_hash: str, text: str, taggers: dict[str, Any]) -> dict[str, list[tuple]]:
-    out: dict[str, list[tuple]] = {n: [] for n in _NAMES}
-    first = None
+def _columns() -> dict[str, list[list[Any]]]:
+    return {n: [[] for _ in _WIDTH[n]] for n in _NAMES}
+
+
+# column names per result table (the order of `_schemas()`)
+_WIDTH: dict[str, tuple[str, ...]] = {
+    "texts": ("text_hash", "placeholder", "n_ingredients", "n_unknown", "error"),
+    "text_ingredients": ("text_hash", "position", "token", "name", "canonical", "how",
+                         "group_label"),
+    "text_matches": ("text_hash", "table_name", "type", "position", "token", "canonical",
+                     "entry", "how"),
+    "text_flags": ("text_hash", "flag", "position", "token", "canonical", "entry", "source",
+                   "how"),
+}
+
+
+def _add(cols: list[list[Any]], *values: Any) -> None:
+    for c, v in zip(cols, values, strict=True):
+        c.append(v)
+
+
+def _rows(text_hash: str, text: str, taggers: dict[str, Any], out: dict[str, list[list[Any]]]
+          ) -> None:
+    """Append one text's result rows to the column lists in `out` (all of them or none)."""
+    results = []
     for table, tagger in taggers.items():
         try:
-            res = tagger.tag(text)
+            results.append((table, tagger.tag(text)))
         except InputError as exc:  # over the size limit, another script: kept untagged, said why
-            return {n: [] for n in _NAMES} | {"texts": [(text_hash, False, 0, 0, str(exc))]}
-        if first is None:
-            first = res
-        pos: dict[str, int] = {}
-        for ing in res.ingredients:
-            pos.setdefault(ing.token.text, ing.token.position)
-            pos.setdefault(ing.token.name, ing.token.position)
+            _add(out["texts"], text_hash, False, 0, 0, str(exc))
+            return
+    first = results[0][1]
+    pos: dict[str, int] = {}
+    for ing in first.ingredients:  # the same tokens whatever the table
+        pos.setdefault(ing.token.text, ing.token.position)
+        pos.setdefault(ing.token.name, ing.token.position)
+    m_cols = out["text_matches"]
+    for table, res in results:
         for m in res.matches:
-            out["text_matches"].append(
-                (text_hash, table, m.type, pos.get(m.token), m.token, m.canonical, m.entry, m.how)
-            )
-        if res is first:  # flags do not depend on the ingredient table
-            for f in getattr(res, "flags", ()):
-                out["text_flags"].append(
-                    (text_hash, f.flag, pos.get(f.token), f.token, f.canonical, f.entry,
-                     f.source, f.how)
-                )
-    assert first is not None
-    n_unknown = len(first.unknown)
-    out["texts"].append((text_hash, first.placeholder, first.n_ingredients, n_unknown, None))
+            _add(m_cols, text_hash, table, m.type, pos.get(m.token), m.token, m.canonical,
+                 m.entry, m.how)
+    f_cols = out["text_flags"]
+    for f in getattr(first, "flags", ()):  # flags do not depend on the ingredient table
+        _add(f_cols, text_hash, f.flag, pos.get(f.token), f.token, f.canonical, f.entry,
+             f.source, f.how)
+    _add(out["texts"], text_hash, first.placeholder, first.n_ingredients, len(first.unknown),
+         None)
+    i_cols = out["text_ingredients"]
     for ing in first.ingredients:
         t = ing.token
-        out["text_ingredients"].append(
-            (text_hash, t.position, t.text, t.name, ing.canonical, ing.how, t.group)
-        )
-    return out
+        _add(i_cols, text_hash, t.position, t.text, t.name, ing.canonical, ing.how, t.group)
 
 
 _TAGGERS: dict[str, Any] = {}
 
 
-def _tag_batch(pairs: list[tuple[str, str]]) -> dict[str, list[tuple]]:
-    """Tag (text_hash, text) pairs; runs in the build process or in a worker process."""
+def _tag_batch(pairs: list[tuple[str, str]]) -> dict[str, Any]:
+    """Tag (text_hash, text) pairs into one Arrow table per result table; runs in the build
+    process or in a worker process (so the column building is spread over the workers too, and
+    what travels back is Arrow buffers, not millions of pickled tuples)."""
+    import pyarrow as pa
+
     from deeproot.ingredients import Tagger
 
     if not _TAGGERS:
         _TAGGERS.update({t: Tagger(t) for t in TAG_TABLES})
-    acc: dict[str, list[tuple]] = {n: [] for n in _NAMES}
+    acc = _columns()
     for h, text in pairs:
-        for name, rows in _rows(h, text, _TAGGERS).items():
-            acc[name].extend(rows)
+        _rows(h, text, _TAGGERS, acc)
     # the engine's parse cache is shared by both tables and bounded, so each text parses once
-    return acc
+    schemas = _schemas()
+    return {
+        name: pa.Table.from_arrays(
+            [pa.array(c, f.type) for c, f in zip(cols, schemas[name], strict=True)],
+            schema=schemas[name],
+        )
+        for name, cols in acc.items()
+    }
 
 
 def _die_with_parent(parent: int) -> None:
@@ -193,6 +221,7 @@ def tag_new_texts(
     progress: Progress | None = None,
     batch: int = BATCH,
     workers: int | None = None,
+    crawl_ids: Sequence[str] | None = None,
 ) -> int:
     """Tag the ingredient texts of `crawl_records` that `texts` lacks; returns how many.
 
@@ -201,27 +230,42 @@ def tag_new_texts(
         progress: called with ("tag", done, total).
         batch: texts per batch (one batch per worker task).
         workers: processes for tagging; None picks by the amount of work.
+        crawl_ids: look for new texts only in these crawls' records (the build passes the
+            crawls it just ingested when every older text is tagged already); None: all.
     """
-    import pyarrow as pa
     import pyarrow.parquet as pq
 
     from deeproot.files import scratch_dir
 
-    total = con.execute(
-        "SELECT count(DISTINCT text_hash) FROM crawl_records r "
-        "WHERE text_hash IS NOT NULL AND text_hash NOT IN (SELECT text_hash FROM texts)"
-    ).fetchall()[0][0]
+    where = "text_hash IS NOT NULL AND text_hash NOT IN (SELECT text_hash FROM texts)"
+    if crawl_ids is not None:
+        if not crawl_ids:
+            return 0
+        where += " AND crawl_id IN (" + ", ".join(
+            "'" + c.replace("'", "''") + "'" for c in crawl_ids) + ")"
+    # the new texts, once (one pass over the records instead of a count and a stream)
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE new_texts AS SELECT text_hash, "
+        f"any_value(ingredients_text) AS t FROM crawl_records WHERE {where} GROUP BY text_hash"
+    )
+    try:
+        return _tag_new(con, progress, batch, workers, pq, scratch_dir)
+    finally:
+        con.execute("DROP TABLE IF EXISTS new_texts")
+
+
+def _tag_new(con: Any, progress: Progress | None, batch: int, workers: int | None, pq: Any,
+             scratch_dir: Any) -> int:
+    total = con.execute("SELECT count(*) FROM new_texts").fetchall()[0][0]
     if not total:
         return 0
     workers = default_workers(total) if workers is None else workers
     schemas = _schemas()
     with scratch_dir("catalog-tags") as scratch:
         writers = {n: pq.ParquetWriter(scratch / f"{n}.parquet", s) for n, s in schemas.items()}
-        reader = con.sql(
-            "SELECT text_hash, any_value(ingredients_text) AS t FROM crawl_records "
-            "WHERE text_hash IS NOT NULL AND text_hash NOT IN (SELECT text_hash FROM texts) "
-            "GROUP BY text_hash ORDER BY text_hash"
-        ).to_arrow_reader(batch)  # one batch in memory at a time
+        reader = con.sql("SELECT text_hash, t FROM new_texts ORDER BY text_hash").to_arrow_reader(
+            batch
+        )  # one batch in memory at a time
 
         def batches() -> Iterator[list[tuple[str, str]]]:
             for rb in reader:
@@ -230,17 +274,9 @@ def tag_new_texts(
 
         done = 0
         for acc in _results(batches(), workers):
-            for name, rows in acc.items():
-                cols: list[Any] = (
-                    list(zip(*rows, strict=True)) if rows else [[]] * len(schemas[name])
-                )
-                writers[name].write_table(
-                    pa.Table.from_arrays(
-                        [pa.array(c, f.type) for c, f in zip(cols, schemas[name], strict=True)],
-                        schema=schemas[name],
-                    )
-                )
-            done += len(acc["texts"])
+            for name, table in acc.items():
+                writers[name].write_table(table)
+            done += acc["texts"].num_rows
             if progress:
                 progress("tag", done, total)
         for w in writers.values():
