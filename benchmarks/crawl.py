@@ -7,7 +7,10 @@ requests per product (target <= 1.35 for complete records), requests by kind, pr
 second, and the refresh's share of a full crawl's requests (target: at most 15%).
 
     .venv/bin/python benchmarks/crawl.py [--data ../shared/deeproot-scalp-data] [--repeat 1]
-        [--browser]
+        [--browser] [--lake]
+
+`--lake` also publishes the full crawl to an S3 server on 127.0.0.1 (moto's, in this process)
+and syncs it back into a read cache, as `deeproot crawl --out s3://…` and the readers do.
 """
 
 from __future__ import annotations
@@ -37,11 +40,58 @@ def _crawl(site_dir: Path, out: Path, **kw: object) -> tuple[float, object, int]
     return wall, report, served
 
 
+def _lake(store: Path, cache: Path) -> None:
+    """Publish a local store's crawls to moto's S3 server on 127.0.0.1, then sync them back."""
+    import logging
+
+    import pyarrow.fs as pafs
+    from moto.server import ThreadedMotoServer
+
+    from deeproot import lake
+    from deeproot.crawler import storage
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        os.environ.update(
+            AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_REGION="us-east-1",
+            DEEPROOT_LAKE_CACHE=str(cache),
+        )
+        endpoint = f"http://{host}:{port}"
+        pafs.S3FileSystem(
+            endpoint_override=f"{host}:{port}", scheme="http", allow_bucket_creation=True
+        ).create_dir("bench")
+        lk = lake.open_lake("s3://bench/store", endpoint)
+        ids = [m["crawl_id"] for m in storage.manifests(store) if storage.is_complete(store,
+                                                                                  m["crawl_id"])]
+        size = sum(f.stat().st_size for f in (store / "products").rglob("*.parquet"))
+        t0 = time.perf_counter()
+        for cid in ids:
+            lk.push(cid, source=store)
+        t_push = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        got = lk.pull()
+        t_pull = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        again = lk.pull()
+        t_again = time.perf_counter() - t0
+        print(
+            f"lake (moto S3 on 127.0.0.1): publish {len(ids)} crawl(s), {size / 1e6:.2f} MB: "
+            f"{t_push:.2f} s; sync into an empty read cache ({len(got)} copied): {t_pull:.2f} s; "
+            f"sync again ({len(again)} copied, sizes checked): {t_again:.2f} s"
+        )
+    finally:
+        server.stop()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=REPO.parent / "shared" / "deeproot-scalp-data")
     ap.add_argument("--repeat", type=int, default=1, help="runs per measurement (best is kept)")
     ap.add_argument("--browser", action="store_true", help="also time a Chromium sample crawl")
+    ap.add_argument("--lake", action="store_true", help="also time publishing to S3 and syncing")
     args = ap.parse_args()
     products = load_deeproot_csvs(args.data)
     goods = sorted({p.goods_no for p in products})
@@ -82,6 +132,8 @@ def main() -> None:
             if layout == "2025":
                 det = _crawl(v1_dir, tmp_path / "out-details", details=True)
                 rows.append(("full crawl with --details (every detail page)", *det))
+                if args.lake:
+                    _lake(tmp_path / f"out-{layout}-0", tmp_path / "lake-cache")
     print()
     print("| run | products | requests | requests/product | by kind | wall time | products/s |")
     print("|---|---|---|---|---|---|---|")
