@@ -496,6 +496,18 @@ def _s3_filesystem(url: str, endpoint: str | None) -> tuple[Any, str]:
         kwargs.setdefault("region", "us-east-1")
         # MinIO and most S3-compatible stores want path-style requests
         kwargs["force_virtual_addressing"] = False
+    elif "region" not in kwargs:
+        # AWS without a region: ask S3 where the bucket lives (one HEAD request) rather than let
+        # the SDK guess; a bucket that does not exist is reported by check() below
+        try:
+            kwargs["region"] = pafs.resolve_s3_region(bucket)
+        except (OSError, ValueError) as exc:
+            if _is_network(exc):
+                raise StoppedBySiteError(
+                    f"cannot reach {_redact(url)}: network failure ({_reason(exc)}); run the same "
+                    "command again later"
+                ) from exc
+            kwargs["region"] = "us-east-1"
     kwargs["connect_timeout"] = float(os.environ.get("DEEPROOT_S3_CONNECT_TIMEOUT", "10"))
     kwargs["request_timeout"] = float(os.environ.get("DEEPROOT_S3_REQUEST_TIMEOUT", "60"))
     try:
