@@ -211,3 +211,27 @@ def test_a_product_listed_twice_in_one_category_keeps_its_best_rank(tmp_path: Pa
     assert q(
         db, "SELECT category, listing_rank, price_sale FROM crawl_records ORDER BY category"
     ) == [("scalp_tonic", 5, 700), ("shampoo", 2, 800)]
+
+
+def test_an_incremental_build_tags_the_new_crawls_texts_and_retag_tags_all(
+    store: Path, tmp_path: Path
+):
+    """New texts are looked for only in the crawls a build adds (older ones are all tagged in a
+    catalog of this schema); --retag still tags every text of every crawl."""
+    import shutil
+
+    db = tmp_path / "c.duckdb"
+    shutil.move(partition_dir(store, "c2"), tmp_path / "c2")
+    assert build(store, db).texts_tagged == 1  # c1: OLD
+    shutil.move(tmp_path / "c2", partition_dir(store, "c2"))
+    rep = build(store, db)
+    assert (rep.added, rep.texts_tagged) == (("c2",), 1)  # c2 brings NEW; OLD is known
+    assert q(db, "SELECT count(*) FROM texts") == [(2,)]
+    assert q(
+        db,
+        "SELECT count(*) FROM products p WHERE p.text_hash IS NOT NULL "
+        "AND p.text_hash NOT IN (SELECT text_hash FROM texts)",
+    ) == [(0,)]
+    (store / "products" / "crawl_id=c2" / "part-0.parquet").touch()
+    assert build(store, db, retag=True).texts_tagged == 2
+    assert q(db, "SELECT count(*) FROM texts") == [(2,)]
