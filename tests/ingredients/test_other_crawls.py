@@ -173,3 +173,21 @@ def test_every_alias_targets_an_mfds_standard_name():
     assert rows and all(r["source"] and r["note"] for r in rows)
     assert [r["name_ko"] for r in rows if key(r["name_ko"]) not in names] == []
     assert [r["alias"] for r in rows if key(r["alias"]) in names] == []  # not already a name
+
+
+@pytest.mark.parametrize(
+    ("label", "canonical", "flag"),
+    [
+        ("리날를", "리날룰", "allergen"),
+        ("리날로울", "리날룰", "allergen"),
+        ("스트로넬올", "시트로넬올", "allergen"),
+        ("핵실신남알", "헥실신남알", "allergen"),
+        ("황색204", "황색204호", "synthetic_colour"),
+        ("클리세린", "글리세린", None),
+    ],
+)
+def test_hand_checked_misspellings_are_read_and_keep_their_flags(label, canonical, flag):
+    res = tag(f"정제수, {label}, 향료")
+    assert [i.canonical for i in res.ingredients] == ["정제수", canonical, "향료"]
+    flagged = {(f.flag, f.canonical) for f in res.flags}
+    assert flag is None or (flag, canonical) in flagged
