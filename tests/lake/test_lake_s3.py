@@ -78,31 +78,32 @@ def test_crawl_build_and_refresh_through_a_bucket(
         built = build(read, lk.root / "catalog.duckdb")  # where a refresh of the URL keeps it
         assert built.n_products == len({p.goods_no for p in lake_products})
 
-        # refresh against the bucket: an incremental crawl published as a second partition
-        from deeproot.refresh.refresh import refresh
-
-        res = refresh(
-            url,
-            crawl_options={"categories": CATS, "base_url": site.base_url, "delay": 0,
-                           "backoff": 0.05, "browser": "never"},
-        )
-    assert res.crawl_id != cid and res.exit_code == 7  # same site: nothing new
-    assert list(lk.remote_manifests()) == [cid, res.crawl_id]
-    assert res.report["before"]["crawl_id"] == cid
+        # `deeproot refresh --data s3://…`: an incremental crawl published as a second partition
+        capsys.readouterr()
+        rc = main([
+            "refresh", "--data", url, "--categories", CATS, "--base-url", site.base_url,
+            "--delay", "0", "--backoff", "0.05", "--browser", "never", "--json",
+        ])
+        out, err = capsys.readouterr()
+    assert rc == 7, err  # same site: nothing new
+    report = json.loads(out)
+    new_id = report["after"]["crawl_id"]
+    assert new_id != cid and report["before"]["crawl_id"] == cid
+    assert list(lk.remote_manifests()) == [cid, new_id]
     keys = _remote_keys(lk)
-    assert f"reports/{res.crawl_id}.json" in keys and f"reports/{res.crawl_id}.md" in keys
-    assert res.json_path.parent == lk.root / "reports"
+    assert f"reports/{new_id}.json" in keys and f"reports/{new_id}.md" in keys
+    assert f"report: {lk.root / 'reports' / (new_id + '.json')}" in err
     # the refresh's catalog lives in the URL's local folder and has both crawls
     assert (lk.root / "catalog.duckdb").is_file()
-    assert [m["crawl_id"] for m in storage.manifests(lk.read)] == [cid, res.crawl_id]
+    assert [m["crawl_id"] for m in storage.manifests(lk.read)] == [cid, new_id]
     # the CLI readers take the URL too
     capsys.readouterr()
     assert main(["changes", "--data", url, "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["after"]["crawl_id"] == res.crawl_id
+    assert json.loads(capsys.readouterr().out)["after"]["crawl_id"] == new_id
     assert main(["crawl", "list", "--out", url, "--json"]) == 0
     listed = json.loads(capsys.readouterr().out)["crawls"]
     assert [(r["crawl_id"], r["status"]) for r in listed] == [
-        (cid, "complete"), (res.crawl_id, "complete")
+        (cid, "complete"), (new_id, "complete")
     ]
     assert main(["crawl", "prune", "--keep", "1", "--out", url]) == 3
     assert url in _one_line(capsys.readouterr().err)
