@@ -169,3 +169,24 @@ def test_catalog_import_is_wired_end_to_end(tmp_path, capsys):
     assert capsys.readouterr().out.splitlines() == [
         "goods_no,price_sale,flags", 'P1,12000,"[""hair_loss_functional""]"'
     ]
+
+
+def test_free_of_is_one_option_for_recommend_and_diagnose(tmp_path, capsys, monkeypatch):
+    import json
+    from importlib import resources
+
+    for cmd in (["recommend", "--type", "지성"], ["diagnose", "photo.jpg"]):
+        assert main([*cmd, "--free-of", "sulfate_surfactant,soap"]) == 2
+        err = capsys.readouterr().err
+        assert "'soap' is not one of" in err and "'silicone'" in err
+    photo = resources.files("deeproot") / "data" / "demo_photo.jpg"
+    with resources.as_file(photo) as p:
+        # an explicit --db that does not exist is an error, not an empty success
+        assert main(["diagnose", str(p), "--lang", "en", "--db", str(tmp_path / "t.duckdb")]) == 3
+        assert "t.duckdb does not exist; check --db" in capsys.readouterr().err
+        monkeypatch.setenv("DEEPROOT_DATA_DIR", str(tmp_path))  # no catalog there: a warning
+        code = main(["diagnose", str(p), "--json",
+                     "--free-of", "sulfate_surfactant,silicone", "--free-of", "paraben"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert json.loads(out)["filters"]["free_of"] == ["sulfate_surfactant", "silicone", "paraben"]

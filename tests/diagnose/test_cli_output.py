@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from deeproot.cli.diagnose import FREE_OF_FAMILIES, display_width, wrap
+from deeproot.cli._options import FREE_OF_FAMILIES
+from deeproot.cli.diagnose import display_width, wrap
 from deeproot.cli.main import main
 
 pytest.importorskip("onnx")
@@ -226,13 +227,20 @@ def test_korean_run_explains_a_missing_catalog_in_korean(
     bundle: Path, photo: Path, tmp_path: Path, capsys, monkeypatch
 ) -> None:
     monkeypatch.setenv("COLUMNS", "300")
-    missing = tmp_path / "none.duckdb"
-    code, _, err = _run(
-        ["diagnose", str(photo), "--models", str(bundle), "--db", str(missing)], capsys
-    )
+    monkeypatch.setenv("DEEPROOT_DATA_DIR", str(tmp_path))
+    missing = tmp_path / "catalog.duckdb"
+    code, _, err = _run(["diagnose", str(photo), "--models", str(bundle)], capsys)
     assert code == 0
     assert f"경고: 추천 제품 없음: 카탈로그 데이터베이스 {missing} 이(가) 없습니다." in err
     assert "no catalog" not in err and "build it with" not in err
+    # an explicit --db that is not there is an error (a typo must not pass as "no products")
+    code, _, err = _run(
+        ["diagnose", str(photo), "--models", str(bundle), "--db", str(tmp_path / "x.duckdb")],
+        capsys,
+    )
+    assert code == 3
+    x = tmp_path / "x.duckdb"
+    assert err == f"error: 카탈로그 데이터베이스 {x} 이(가) 없습니다; --db 를 확인하거나 빼세요\n"
 
 
 def test_sensitive_scalp_sees_allergens_on_every_product() -> None:

@@ -13,6 +13,7 @@ import typer
 from deeproot.catalog.output import Format as FormatOpt
 from deeproot.catalog.recommend import Ranking as RankingOpt
 from deeproot.catalog.recommend import Table as TableOpt
+from deeproot.cli._options import FreeOfOpt, IncludeSoldOutOpt, NoAllergensOpt
 from deeproot.errors import InputError
 
 _DB_HELP = "Catalog database (default: $DEEPROOT_DATA_DIR/catalog.duckdb, else ./deeproot-data/)."
@@ -131,10 +132,6 @@ def export_cmd(
         typer.echo(f"{path}: {n:,} rows")
 
 
-def _split(values: list[str] | None) -> list[str]:
-    return [v.strip() for raw in values or [] for v in raw.split(",") if v.strip()]
-
-
 def recommend_cmd(
     types: Annotated[
         list[str] | None, typer.Option("--type", help="Diagnosed scalp type (repeatable).")
@@ -158,22 +155,9 @@ def recommend_cmd(
     table: Annotated[
         TableOpt, typer.Option("--table", help="Ingredient table.")
     ] = TableOpt.extended,
-    free_of: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--free-of",
-            metavar="FAMILY,...",
-            help="Leave out products with these families: sulfate_surfactant, silicone, "
-            "paraben, mineral_oil, synthetic_colour, fragrance (comma-separated or repeated).",
-        ),
-    ] = None,
-    no_allergens: Annotated[
-        bool,
-        typer.Option("--no-allergens", help="Leave out products with an MFDS fragrance allergen."),
-    ] = False,
-    include_sold_out: Annotated[
-        bool, typer.Option("--include-sold-out", help="Show sold-out products too (marked).")
-    ] = False,
+    free_of: FreeOfOpt = None,
+    no_allergens: NoAllergensOpt = False,
+    include_sold_out: IncludeSoldOutOpt = False,
     prefer_functional: Annotated[
         bool,
         typer.Option(
@@ -205,7 +189,7 @@ def recommend_cmd(
         ranking=ranking.value,
         all_brands=all_brands,
         table=table.value,
-        free_of=_split(free_of),
+        free_of=free_of or [],
         no_allergens=no_allergens,
         include_sold_out=include_sold_out,
         prefer_functional=prefer_functional,

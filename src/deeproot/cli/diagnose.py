@@ -20,19 +20,14 @@ from typing import Annotated, Any
 import typer
 
 from deeproot import taxonomy
+from deeproot.cli._options import (
+    FreeOfOpt,
+    IncludeSoldOutOpt,
+    NoAllergensOpt,
+    one_of,
+)
 from deeproot.errors import InputError
 from deeproot.terminal import printable
-
-# Ingredient families a product can be free of; the same tuple as deeproot.ingredients.flags.FREE_OF
-# (a test checks), spelled here so that `deeproot --help` does not import the ingredient tables.
-FREE_OF_FAMILIES = (
-    "sulfate_surfactant",
-    "silicone",
-    "paraben",
-    "mineral_oil",
-    "synthetic_colour",
-    "fragrance",
-)
 
 
 class SurveyType(StrEnum):
@@ -46,21 +41,6 @@ class SurveyType(StrEnum):
 
 CONCERNS: tuple[str, ...] = tuple(x for s in taxonomy.SYMPTOMS for x in (s.key, s.ko))
 CATEGORY_CHOICES: tuple[str, ...] = tuple(x for c in taxonomy.CATEGORIES for x in (c.key, c.ko))
-
-
-def _one_of(choices: tuple[str, ...]) -> Any:
-    """A callback for a repeatable option with fixed values: a bad value is a usage error (exit
-    2) naming the choices. (Repeatable enums would show as `<list[...]>` in help.)"""
-
-    def check(value: list[str] | None) -> list[str] | None:
-        for v in value or ():
-            if v not in choices:
-                raise typer.BadParameter(
-                    f"{v!r} is not one of {', '.join(repr(c) for c in choices)}"
-                )
-        return value
-
-    return check
 
 
 class Device(StrEnum):
@@ -456,7 +436,7 @@ def diagnose_cmd(
         typer.Option(
             "--concern",
             metavar="SYMPTOM",
-            callback=_one_of(CONCERNS),
+            callback=one_of(CONCERNS),
             help="Survey question 2, repeatable: a symptom that concerns you, one of "
             + ", ".join(f"{s.key}|{s.ko}" for s in taxonomy.SYMPTOMS)
             + ".",
@@ -467,7 +447,7 @@ def diagnose_cmd(
         typer.Option(
             "--category",
             metavar="CATEGORY",
-            callback=_one_of(CATEGORY_CHOICES),
+            callback=one_of(CATEGORY_CHOICES),
             help="Survey question 3, repeatable: a product category, one of "
             + ", ".join(f"{c.key}|{c.ko}" for c in taxonomy.CATEGORIES)
             + ".",
@@ -489,24 +469,9 @@ def diagnose_cmd(
         GuideSource,
         typer.Option("--guide", help="Care guide: curated, or chat (DEEPROOT_CHAT_*; falls back)."),
     ] = GuideSource.curated,
-    free_of: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--free-of",
-            metavar="FAMILY",
-            callback=_one_of(FREE_OF_FAMILIES),
-            help="Repeatable: only products free of this ingredient family, one of "
-            + ", ".join(FREE_OF_FAMILIES)
-            + ".",
-        ),
-    ] = None,
-    no_allergens: Annotated[
-        bool,
-        typer.Option("--no-allergens", help="Only products without MFDS fragrance allergens."),
-    ] = False,
-    include_sold_out: Annotated[
-        bool, typer.Option("--include-sold-out", help="Show sold-out products too (marked).")
-    ] = False,
+    free_of: FreeOfOpt = None,
+    no_allergens: NoAllergensOpt = False,
+    include_sold_out: IncludeSoldOutOpt = False,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the deeproot.diagnose/1 JSON report.")
     ] = False,
@@ -517,6 +482,15 @@ def diagnose_cmd(
     """Diagnose scalp photos: six symptom severities, scalp type, care guide and products."""
     from deeproot.diagnose.service import diagnose
 
+    if db is not None and not db.is_file():
+        # an explicit catalog that is not there is a typo, not an empty success; the default
+        # catalog missing stays a warning (a fresh install diagnoses without products)
+        raise InputError(
+            f"카탈로그 데이터베이스 {printable(str(db))} 이(가) 없습니다; --db 를 확인하거나 빼세요"
+            if lang.value == "ko"
+            else f"catalog database {printable(str(db))} does not exist; check --db, or leave it "
+            "out to use the default catalog"
+        )
     rep = diagnose(
         photos,
         models=models,
