@@ -70,13 +70,14 @@ def test_crawl_build_and_refresh_through_a_bucket(
         assert {(r["goods_no"], r["category"]) for r in table.to_pylist()} == expected
         assert set(table.column("crawl_id").to_pylist()) == {cid}
 
-        # catalog build from the bucket: the read cache holds exactly the remote's crawl
-        from deeproot.catalog.build import build
-
-        read = lake.local_store(url)
-        assert read == lk.read and [m["crawl_id"] for m in storage.manifests(read)] == [cid]
-        built = build(read, lk.root / "catalog.duckdb")  # where a refresh of the URL keeps it
-        assert built.n_products == len({p.goods_no for p in lake_products})
+        # `deeproot catalog build --data s3://…`: the read cache holds exactly the remote's
+        # crawl, and the catalog goes where a refresh of the URL keeps it
+        capsys.readouterr()
+        assert main(["catalog", "build", "--data", url, "--json"]) == 0
+        built = json.loads(capsys.readouterr().out)
+        assert built["n_products"] == len({p.goods_no for p in lake_products})
+        assert built["db_path"] == str(lk.root / "catalog.duckdb")
+        assert [m["crawl_id"] for m in storage.manifests(lk.read)] == [cid]
 
         # `deeproot refresh --data s3://…`: an incremental crawl published as a second partition
         capsys.readouterr()

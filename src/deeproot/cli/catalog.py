@@ -59,7 +59,18 @@ def _print_report(rep: Any, as_json: bool) -> None:
 
 def build_cmd(
     data: Annotated[
-        Path | None, typer.Option("--data", help="Crawl store (default: the data dir).")
+        str | None,
+        typer.Option(
+            "--data", metavar="DIR|URL",
+            help="Crawl store: a folder or s3://BUCKET/PREFIX (default: the data dir).",
+        ),
+    ] = None,
+    s3_endpoint: Annotated[
+        str | None,
+        typer.Option(
+            "--s3-endpoint", envvar="DEEPROOT_S3_ENDPOINT",
+            help="S3-compatible endpoint URL (MinIO…) for an s3:// store.",
+        ),
     ] = None,
     db: Annotated[Path | None, typer.Option("--db", help=_DB_HELP)] = None,
     retag: Annotated[
@@ -79,10 +90,15 @@ def build_cmd(
     ] = False,
 ) -> None:
     """Build or refresh the catalog from every complete crawl in the Parquet store."""
+    from deeproot import lake
     from deeproot.catalog.build import build
 
+    store = None if data is None else lake.local_store(data, s3_endpoint)
+    if db is None and data is not None and lake.is_url(data):
+        # the catalog of a remote store lives in the URL's local folder, as a refresh makes it
+        db = lake.open_lake(data, s3_endpoint).root / "catalog.duckdb"
     rep = build(
-        data, db, retag=retag, memory_limit=memory_limit, workers=workers,
+        store, db, retag=retag, memory_limit=memory_limit, workers=workers,
         progress=_progress(), wait=wait,
     )
     _print_report(rep, as_json)
