@@ -309,33 +309,38 @@ def test_losses_fail_the_gates_per_category(small_products, tmp_path, tmp_path_f
     assert m["status"] == "gate_failed" and m["lost"] == 4 and m["exit_code"] == 4
 
 
-def test_response_size_is_capped_decompressed_too(
-    small_products, tmp_path, tmp_path_factory, capsys
-):
+def test_response_size_is_capped_decompressed_too(small_products, tmp_path, tmp_path_factory):
     """1 MB of gzip that inflates to 1 GiB is refused without using the memory."""
-    import resource
+    import subprocess
+    import sys
 
     products = _tiny(small_products, 3)
     site_dir = build_site(products, tmp_path_factory.mktemp("site-bomb"))
     bomb = products[1].goods_no
+    # the crawl runs in a fresh process whose only child is the crawl worker, so the peak RSS
+    # of its children is the worker's (pytest's own children include other tests' workers)
+    code = (
+        "import resource, sys\n"
+        "from deeproot.cli.main import main\n"
+        "rc = main(sys.argv[1:])\n"
+        "peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss\n"
+        "print(f'PEAK_KIB {peak}', file=sys.stderr)\n"
+        "sys.exit(rc)\n"
+    )
     with serve(site_dir, Faults(rules=(Fault("bomb", NOTICE, goods_no=bomb, times=None),))) as site:
-        rc, stdout, err = crawl(
-            capsys,
-            "-c",
-            "scalp_pack_scaler",
-            "--base-url",
-            site.base_url,
-            "--out",
-            str(tmp_path / "d"),
-            "--max-lost",
-            "0.5",
+        proc = subprocess.run(
+            [sys.executable, "-c", code, "crawl", "--delay", "0", "--backoff", "0.05",
+             "-c", "scalp_pack_scaler", "--base-url", site.base_url,
+             "--out", str(tmp_path / "d"), "--max-lost", "0.5"],
+            capture_output=True, text=True, timeout=300,
         )
-    assert rc == 0, err
+    assert proc.returncode == 0, proc.stderr
     assert any(
         line.startswith(f"  - notice {bomb}: ") and "DOWNLOAD_MAXSIZE" in line
-        for line in stdout.splitlines()
+        for line in proc.stdout.splitlines()
     )
-    peak_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    [peak_line] = [ln for ln in proc.stderr.splitlines() if ln.startswith("PEAK_KIB ")]
+    peak_mib = int(peak_line.split()[1]) / 1024
     assert peak_mib < 700, f"a crawl worker peaked at {peak_mib:.0f} MiB"
 
 
