@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -204,6 +205,20 @@ def test_products_from_catalog(
     (cat,) = dx.products.categories
     assert cat.category == "scalp_pack_scaler" and 0 < len(cat.picks) <= 3
     assert cat.n_total == 48
+    # the same question is answered from the process's cache…
+    again = diagnose(
+        [photos["a"]], models=bundle, device="cpu", categories=("scalp_pack_scaler",), db=db
+    )
+    assert again.photos[0].diagnosis.products is dx.products
+    # …but never once the catalog file is replaced (a rebuild swaps a new file in by rename)
+    other = tmp_path / "other.duckdb"
+    import_csv([crawl_dir / "bar_ingredient_data2_add_type.csv",
+                crawl_dir / "scaler_ingredient_data2_add_type.csv"], other)
+    os.replace(other, db)
+    fresh = diagnose(
+        [photos["a"]], models=bundle, device="cpu", categories=("scalp_pack_scaler",), db=db
+    )
+    assert fresh.photos[0].diagnosis.products is not dx.products
 
 
 def test_chat_failure_falls_back_to_curated(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -185,6 +186,23 @@ def _guides(
     return tuple(out)
 
 
+# Recommendations are pure functions of the catalog file and the question, and a service asks
+# the same few questions again and again: keep the last answers per process, keyed by the file's
+# identity (device, inode, size, mtime), so a rebuilt catalog (swapped in by rename) is never
+# answered from the old one. Results are frozen dataclasses, safe to share between calls.
+_RECOMMEND_CACHE: dict[tuple[Any, ...], Any] = {}
+_RECOMMEND_CACHE_MAX = 256
+_RECOMMEND_LOCK = threading.Lock()
+
+
+def _file_identity(path: Path) -> tuple[int, int, int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
 class _Products:
     """Recommendations per distinct (types, prefer_functional), looked up once; a missing catalog
     warns once."""
@@ -208,6 +226,14 @@ class _Products:
             return None
         key = (types, prefer_functional)
         if key not in self._cache:
+            ident = _file_identity(self.path)
+            shared = None
+            if ident is not None:
+                shared = (str(self.path), ident, types, self.categories, prefer_functional,
+                          tuple(sorted((k, repr(v)) for k, v in self.filters.items())))
+                if shared in _RECOMMEND_CACHE:
+                    self._cache[key] = _RECOMMEND_CACHE[shared]
+                    return self._cache[key]
             from deeproot.catalog.recommend import recommend
 
             try:
@@ -224,6 +250,11 @@ class _Products:
             except DeeprootError as exc:
                 self.error = str(exc)
                 return None
+            if shared is not None:
+                with _RECOMMEND_LOCK:
+                    if len(_RECOMMEND_CACHE) >= _RECOMMEND_CACHE_MAX:
+                        _RECOMMEND_CACHE.pop(next(iter(_RECOMMEND_CACHE)))
+                    _RECOMMEND_CACHE[shared] = self._cache[key]
         return self._cache[key]
 
 
