@@ -8,6 +8,10 @@ the first build, an incremental build after a second crawl (5% of prices changed
 formulas), peak memory, database size, and warm `recommend()` latency.
 
     .venv/bin/python benchmarks/catalog.py [--products 1000000] [--texts 100000] [--workers 2]
+        [--memory-limit 2GB] [--stages] [--dir DIR --reuse-store] [--builds-only]
+
+`--stages` prints, for each build, every stage's wall seconds, share, CPU seconds (the build
+process and its tagging workers: use these on a shared box) and peak RSS.
 """
 
 from __future__ import annotations
@@ -191,16 +195,104 @@ def _children(pid: int) -> list[int]:
     return out + [g for c in out for g in _children(c)]
 
 
-def timed_build(store: Path, db: Path, workers: int) -> dict:
+def _cpu_s() -> float:
+    """CPU seconds of this process and its waited-for children (the tagging pool's workers)."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+def stage_build(store: str, db: str, workers: int, memory_limit: str) -> dict:
+    """One build with every stage timed: wall and CPU seconds (this process and its tagging
+    workers) and this process's peak RSS during the stage (sampled every 0.1 s)."""
+    import threading
+
+    from deeproot.catalog import build as b
+    from deeproot.catalog import schema as sch
+    from deeproot.catalog.comments import comment_sql
+
+    stages: list[dict] = []
+    peak = [0.0]
+
+    def sample() -> None:
+        while True:
+            peak[0] = max(peak[0], _rss_mb(os.getpid()))
+            time.sleep(0.1)
+
+    threading.Thread(target=sample, daemon=True).start()
+
+    def timed(name, f):
+        def run(*a, **k):
+            peak[0] = _rss_mb(os.getpid())
+            w, c = time.perf_counter(), _cpu_s()
+            try:
+                return f(*a, **k)
+            finally:
+                stages.append({"stage": name, "s": time.perf_counter() - w, "cpu": _cpu_s() - c,
+                               "rss_mb": peak[0]})
+        return run
+
+    def derive(con) -> None:  # create_derived, one statement at a time
+        timed("derive: functional_claims", sch.create_functional_claims)(con)
+        for stmt in sch._ddl_derived().split(";\n"):
+            words = stmt.split()
+            if "TABLE" in words[:5]:
+                timed(f"derive: {words[words.index('TABLE') + 1]}", con.execute)(stmt)
+            elif stmt.strip():
+                con.execute(stmt)
+        timed("derive: recommend_shortlist", sch._fill_shortlist)(con)
+        for c in comment_sql(con):
+            con.execute(c)
+
+    b._start_file = timed("start file (copy of the catalog)", b._start_file)
+    b.ingest = timed("ingest (Parquet -> crawl_records)", b.ingest)
+    b.tagging.tag_new_texts = timed("tag new texts", b.tagging.tag_new_texts)
+    sch.create_derived = derive
+    w, c = time.perf_counter(), _cpu_s()
+    r = b.build(store, db, workers=workers, memory_limit=memory_limit)
+    total = {"s": time.perf_counter() - w, "cpu": _cpu_s() - c}
+    return {"total": total, "stages": stages, "tagged": r.texts_tagged, "records": r.n_records,
+            "products": r.n_products, "added": list(r.added)}
+
+
+def print_stages(res: dict) -> None:
+    tot = res["total"]
+    merged: dict[str, dict] = {}
+    for st in res["stages"]:  # ingest runs once per crawl: add them up
+        m = merged.setdefault(st["stage"], {"s": 0.0, "cpu": 0.0, "rss_mb": 0.0})
+        m["s"] += st["s"]
+        m["cpu"] += st["cpu"]
+        m["rss_mb"] = max(m["rss_mb"], st["rss_mb"])
+    rest = tot["s"] - sum(m["s"] for m in merged.values())
+    rest_cpu = tot["cpu"] - sum(m["cpu"] for m in merged.values())
+    for name, m in merged.items():
+        print(f"  {name:<36} {m['s']:6.1f} s {100 * m['s'] / tot['s']:4.0f}%  "
+              f"CPU {m['cpu']:6.1f} s  peak RSS {m['rss_mb']:5.0f} MB")
+    print(f"  {'other (plan, fingerprints, checkpoint)':<36} {rest:6.1f} s "
+          f"{100 * rest / tot['s']:4.0f}%  CPU {rest_cpu:6.1f} s")
+
+
+def timed_build(
+    store: Path, db: Path, workers: int, memory_limit: str = "2GB", stages: bool = False
+) -> dict:
     """Run one build in a fresh process; wall time, and peak RSS sampled every 0.2 s from /proc
-    (the build process alone, and it plus its tagging workers)."""
+    (the build process alone, and it plus its tagging workers); with `stages`, every stage's
+    wall and CPU time (`stage_build`)."""
     code = (
         "import json, sys, time\n"
+        f"sys.path.insert(0, {str(Path(__file__).resolve().parent)!r})\n"
+        "from catalog import stage_build\n"
         "from deeproot.catalog.build import build\n"
         "t = time.perf_counter()\n"
-        f"r = build({str(store)!r}, {str(db)!r}, workers={workers})\n"
-        "print(json.dumps({'s': time.perf_counter() - t, 'tagged': r.texts_tagged,"
-        " 'records': r.n_records, 'products': r.n_products, 'added': list(r.added)}))\n"
+        + (
+            f"res = stage_build({str(store)!r}, {str(db)!r}, {workers}, {memory_limit!r})\n"
+            "res['s'] = res['total']['s']\n"
+            if stages
+            else f"r = build({str(store)!r}, {str(db)!r}, workers={workers}, "
+            f"memory_limit={memory_limit!r})\n"
+            "res = {'s': time.perf_counter() - t, 'tagged': r.texts_tagged,"
+            " 'records': r.n_records, 'products': r.n_products, 'added': list(r.added)}\n"
+        )
+        + "print(json.dumps(res))\n"
     )
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     peak_main = peak_all = 0.0
@@ -256,6 +348,9 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--dir", type=Path, default=None, help="work folder (default: a temp dir)")
     ap.add_argument("--reuse-store", action="store_true", help="keep a store already in --dir")
+    ap.add_argument("--memory-limit", default="2GB", help="DuckDB memory limit of the builds")
+    ap.add_argument("--stages", action="store_true", help="time every build stage (wall, CPU)")
+    ap.add_argument("--builds-only", action="store_true", help="skip the latency figures")
     args = ap.parse_args()
     work = args.dir or Path(tempfile.mkdtemp(prefix="deeproot-bench-"))
     store, db = work / "store", work / "catalog.duckdb"
@@ -265,28 +360,34 @@ def main() -> None:
         for f in work.glob("catalog.duckdb*"):
             shutil.rmtree(f) if f.is_dir() else f.unlink()
         shutil.move(str(store / "products" / "crawl_id=bench-2"), work / "held")
-        first = timed_build(store, db, args.workers)
+        first = timed_build(store, db, args.workers, args.memory_limit, args.stages)
         print(
             f"build 1 ({first['records']:,} records, {first['tagged']:,} lists tagged): "
             f"{first['s']:.1f} s, peak RSS {first['rss_mb']:.0f} MB "
             f"({first['all_mb']:.0f} MB with its tagging workers)",
             flush=True,
         )
+        if "stages" in first:
+            print_stages(first)
         shutil.move(str(work / "held"), store / "products" / "crawl_id=bench-2")
-        second = timed_build(store, db, args.workers)
+        second = timed_build(store, db, args.workers, args.memory_limit, args.stages)
         print(
             f"build 2 (+1 crawl, {second['records']:,} records, {second['tagged']:,} new lists "
             f"tagged): {second['s']:.1f} s, peak RSS {second['rss_mb']:.0f} MB "
             f"({second['all_mb']:.0f} MB with workers)",
             flush=True,
         )
-        same = timed_build(store, db, args.workers)
+        if "stages" in second:
+            print_stages(second)
+        same = timed_build(store, db, args.workers, args.memory_limit, args.stages)
         print(f"rebuild with nothing new: {same['s']:.1f} s", flush=True)
         print(
             f"database: {db.stat().st_size / 2**20:.0f} MiB; tagging rate "
             f"{first['tagged'] / first['s']:.0f} lists/s over the whole first build",
             flush=True,
         )
+        if args.builds_only:
+            return
         lat = latency(db)
         print(
             f"recommend, warm, one category: p50 {lat['one_p50']:.1f} ms, "
