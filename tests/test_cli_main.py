@@ -190,3 +190,12 @@ def test_free_of_is_one_option_for_recommend_and_diagnose(tmp_path, capsys, monk
     out = capsys.readouterr().out
     assert code == 0, out
     assert json.loads(out)["filters"]["free_of"] == ["sulfate_surfactant", "silicone", "paraben"]
+
+
+@pytest.mark.parametrize("value", ["x" * 5000, "/tmp/" + "y" * 300 + "/data"])
+def test_unusable_data_dir_is_one_line_naming_the_variable(value, monkeypatch, capsys):
+    monkeypatch.setenv("DEEPROOT_DATA_DIR", value)
+    assert main(["recommend", "--type", "지성"]) == 3
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith("error: DEEPROOT_DATA_DIR is not a usable folder path (")

@@ -90,6 +90,22 @@ def _root(
 ) -> None:
     """deeproot: scalp photo + survey -> diagnosis, care guide and products."""
     configure_logging(verbose=verbose, quiet=quiet, level=log_level, log_file=log_file)
+    _check_data_dir(os.environ.get("DEEPROOT_DATA_DIR"))
+
+
+def _check_data_dir(value: str | None) -> None:
+    """DEEPROOT_DATA_DIR names a folder: refuse what no file system accepts, with the variable's
+    name, before any command trips over it with a bare OSError."""
+    if not value or "://" in value:  # unset, or a store URL (s3://…) for the commands that take one
+        return
+    raw = os.fsencode(value)
+    if b"\0" in raw or len(raw) >= 4096 or any(len(p) > 255 for p in raw.split(b"/")):
+        from deeproot.errors import InputError
+
+        raise InputError(
+            f"DEEPROOT_DATA_DIR is not a usable folder path ({len(value):,} characters; at most "
+            "4,095 bytes, 255 per folder name, no NUL); set it to a folder such as ./deeproot-data"
+        )
 
 
 def _register() -> None:
