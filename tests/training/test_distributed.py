@@ -52,9 +52,10 @@ def test_ddp_two_gloo_processes_match_one_process(
     assert args_d == args_s
     run = json.loads((ddp / "run.json").read_text())
     assert run["world_size"] == 2 and run["device"] == "cpu" and run["precision"] == "fp32"
+    assert run["arch"] == "efficientnet_tiny"
     # the metrics the two ranks gathered equal one process evaluating rank 0's saved weights
     ck = torch.load(ddp / "last.pt", weights_only=True)
-    model = MultiHead(SYMPTOM_KEYS, 3)
+    model = MultiHead(SYMPTOM_KEYS, 3, arch=run["arch"])
     model.load_state_dict(ck["model"])
     rows, _ = read_index(tiny)
     val = set(json.loads((ddp / "split.json").read_text())["val"])

@@ -58,6 +58,11 @@ def train_cmd(
     drop_path: float = typer.Option(
         0.2, "--drop-path", help="Stochastic depth rate of the backbone (B1 default 0.2)."
     ),
+    arch: str = typer.Option(
+        "b1",
+        "--arch",
+        help="b1 (EfficientNet-B1), or tiny: a small network for tests and smoke runs only.",
+    ),
     pretrained: bool = typer.Option(
         False,
         "--pretrained",
@@ -138,6 +143,7 @@ def train_cmd(
             precision=precision,
             tensorboard=tensorboard,
             prefetch=prefetch,
+            arch=arch,
         )
     cfg.check()
     if cfg.pretrained and resume is None:
@@ -271,6 +277,9 @@ def export_cmd(
     ),
     index: Path | None = typer.Option(None, "--index", help="Index to find validation images."),
     force: bool = typer.Option(False, "--force", help="Replace an existing bundle folder."),
+    threads: int = typer.Option(
+        0, "--threads", help="CPU threads for the parity run (0: torch's default, one per core)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print results as JSON."),
 ) -> None:
     """Export runs to an ONNX bundle with calibrated temperatures and a parity check."""
@@ -302,6 +311,7 @@ def export_cmd(
             index=index,
             force=force,
             progress=progress,
+            threads=threads,
         )
     if as_json:
         typer.echo(

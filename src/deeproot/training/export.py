@@ -124,7 +124,7 @@ def _softmax(x: Any) -> Any:
 
 
 def _load_run(run: Path) -> tuple[dict[str, Any], Any]:
-    from deeproot.training.models import MultiHead
+    from deeproot.training.models import ARCH, MultiHead
 
     torch = require("torch", "train")
     try:
@@ -135,7 +135,7 @@ def _load_run(run: Path) -> tuple[dict[str, Any], Any]:
         raise DataError(
             f"{run} is not a finished deeproot run (run.json format or best.pt missing)"
         )
-    model = MultiHead(tuple(meta["symptoms"]), len(meta["classes"]))
+    model = MultiHead(tuple(meta["symptoms"]), len(meta["classes"]), arch=meta.get("arch", ARCH))
     state = torch.load(run / "best.pt", map_location="cpu", weights_only=True)
     model.load_state_dict(state["model"])
     return meta, model.eval()
@@ -200,6 +200,22 @@ def _quantize_weights(model_path: Path, dtype: str) -> None:
     onnx.save(m, str(model_path))
 
 
+def _session_options(ort: Any, dtype: str, threads: int) -> Any:
+    """onnxruntime options as inference sets them (deeproot.diagnose.infer.session): no
+    busy-waiting, int8 weights folded to float32 once; `threads` > 0 fixes the intra-op threads
+    (1 avoids spinning-thread stalls on a shared 2-core CPU)."""
+    opts = ort.SessionOptions()
+    if threads > 0:
+        opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
+    opts.log_severity_level = 3
+    if dtype == "int8":
+        opts.add_session_config_entry("session.disable_quant_qdq", "1")
+    return opts
+
+
 def _export_one(
     run: Path,
     out: Path,
@@ -208,6 +224,7 @@ def _export_one(
     index: str | Path | None,
     batch_size: int,
     progress: Callable[[str, int, int], None] | None,
+    threads: int = 0,
 ) -> tuple[ModelSpec, ModelExport, dict[str, Any]]:
     import numpy as np
 
@@ -245,7 +262,11 @@ def _export_one(
         )
     if dtype != "fp32":
         _quantize_weights(path, dtype)
-    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    sess = ort.InferenceSession(
+        str(path),
+        sess_options=_session_options(ort, dtype, threads),
+        providers=["CPUExecutionProvider"],
+    )
     onnx_heads: list[list[Any]] = [[] for _ in symptoms]
     max_diff, agree, n = 0.0, 0, 0
     done = 0
@@ -318,6 +339,7 @@ def export_bundle(
     force: bool = False,
     batch_size: int = 32,
     progress: Callable[[str, int, int], None] | None = None,
+    threads: int = 0,
 ) -> ExportResult:
     """Export run folders into one bundle folder `out`.
 
@@ -329,6 +351,8 @@ def export_bundle(
         demo: mark the bundle as a demo; default: true when trained on synthetic data.
         index: dataset index to find validation images (default: the one the run recorded).
         force: replace an existing bundle folder.
+        threads: torch and onnxruntime CPU threads for the parity run (0: their defaults; 1
+            avoids spinning-thread stalls when other processes share a small CPU).
     """
     if dtype not in DEFAULT_ATOL:
         raise InputError(f"--dtype must be one of {', '.join(DEFAULT_ATOL)}, got {dtype!r}")
@@ -337,11 +361,17 @@ def export_bundle(
     if out.exists() and any(out.iterdir()) and not force:
         raise InputError(f"{out} exists and is not empty; pass --force to replace it")
     out.parent.mkdir(parents=True, exist_ok=True)
+    torch = require("torch", "train")
+    previous = torch.get_num_threads()
     tmp = Path(tempfile.mkdtemp(prefix=".bundle-", dir=out.parent))
     try:
+        if threads > 0:
+            torch.set_num_threads(threads)
         specs, reports, metas = [], [], []
         for run in run_dirs:
-            spec, rep, meta = _export_one(run, tmp, dtype, atol, index, batch_size, progress)
+            spec, rep, meta = _export_one(
+                run, tmp, dtype, atol, index, batch_size, progress, threads
+            )
             specs.append(spec)
             reports.append(rep)
             metas.append(meta)
@@ -374,6 +404,8 @@ def export_bundle(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    finally:
+        torch.set_num_threads(previous)
     final = parse_bundle(out.resolve(), obj, require_all=False)
     fixed = tuple(ModelExport(**{**r.__dict__, "run_dir": r.run_dir}) for r in reports)
     return ExportResult(final, fixed)

@@ -2,6 +2,11 @@
 
 A per-symptom model is the same network with a single head, so training, export and inference
 share one code path. Imports torch at module level: import this module only inside functions.
+
+`arch="tiny"` (`deeproot train --arch tiny`) is for tests and smoke runs only: the same
+EfficientNet building blocks (MBConv, the same stem, pooling, heads, ONNX export path) at a
+quarter of B0's width and depth (~40k parameters), so plumbing tests (DDP, resume, export
+mechanics) run in a fraction of B1's time. It is not meant to diagnose anything.
 """
 
 from __future__ import annotations
@@ -17,6 +22,33 @@ from deeproot.errors import InputError
 log = logging.getLogger(__name__)
 ARCH = "efficientnet_b1"
 FEATURES = 1280
+TINY_ARCH = "efficientnet_tiny"
+# `--arch` name -> the architecture name a run records (run.json "arch")
+ARCHS = {"b1": ARCH, "tiny": TINY_ARCH}
+
+
+def _backbone(arch: str, drop_path: float) -> nn.Module:
+    """The feature extractor of `arch` (a run.json "arch" name)."""
+    from torchvision.models import efficientnet_b1
+
+    if arch == ARCH:
+        return efficientnet_b1(weights=None, stochastic_depth_prob=drop_path).features
+    if arch == TINY_ARCH:
+        from torchvision.models.efficientnet import EfficientNet, MBConvConfig
+
+        # B0's stage table at width 0.25, depth 0.25 (one block per stage): test/smoke use only
+        conf = [
+            MBConvConfig(e, k, s, i, o, n, width_mult=0.25, depth_mult=0.25)
+            for e, k, s, i, o, n in (
+                (1, 3, 1, 32, 16, 1),
+                (6, 3, 2, 16, 24, 2),
+                (6, 5, 2, 24, 40, 2),
+                (6, 3, 2, 40, 80, 3),
+                (6, 5, 2, 80, 192, 4),
+            )
+        ]
+        return EfficientNet(conf, dropout=0.0, stochastic_depth_prob=drop_path).features
+    raise InputError(f"unknown architecture {arch!r}; known: {', '.join(ARCHS.values())}")
 
 
 class MultiHead(nn.Module):
@@ -31,15 +63,16 @@ class MultiHead(nn.Module):
         n_classes: int,
         dropout: float = 0.2,
         drop_path: float = 0.2,
+        arch: str = ARCH,
     ) -> None:
         super().__init__()
-        from torchvision.models import efficientnet_b1
-
         self.symptoms = tuple(symptoms)
-        self.backbone = efficientnet_b1(weights=None, stochastic_depth_prob=drop_path).features
+        self.arch = arch
+        self.backbone = _backbone(arch, drop_path)
+        features = self.backbone[-1][0].out_channels  # the last 1x1 conv: 1280 for B1
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.dropout = nn.Dropout(dropout)
-        self.heads = nn.ModuleList(nn.Linear(FEATURES, n_classes) for _ in symptoms)
+        self.heads = nn.ModuleList(nn.Linear(features, n_classes) for _ in symptoms)
         _zero_init_residuals(self.backbone)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
@@ -68,6 +101,7 @@ def build_model(
     pretrained: bool = False,
     weights: str | Path | None = None,
     drop_path: float = 0.2,
+    arch: str = ARCH,
 ) -> MultiHead:
     """A B1 multi-head model: random init, ImageNet weights (`pretrained`, from the torch cache),
     or a weights file.
@@ -75,7 +109,7 @@ def build_model(
     `weights` may be a torchvision EfficientNet-B1 state dict (keys `features.*`), a deeproot
     checkpoint (`best.pt`) or a bare MultiHead state dict; only shape-matching tensors load.
     """
-    model = MultiHead(symptoms, n_classes, drop_path=drop_path)
+    model = MultiHead(symptoms, n_classes, drop_path=drop_path, arch=arch)
     if pretrained:
         load_weights(model, imagenet_weights_file())
     if weights is not None:

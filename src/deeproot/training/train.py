@@ -75,6 +75,7 @@ class TrainConfig:
     precision: str = "auto"
     tensorboard: bool = True
     prefetch: int = 4
+    arch: str = "b1"  # "tiny": a test/smoke-run network (models.TINY_ARCH), never for diagnosis
 
     def check(self) -> None:
         """Raise InputError naming the first bad option."""
@@ -89,6 +90,7 @@ class TrainConfig:
             "split": ("hash", "original"),
             "device": ("auto", "cpu", "cuda"),
             "precision": ("auto", "bf16", "fp32"),
+            "arch": ("b1", "tiny"),
         }
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
@@ -101,6 +103,8 @@ class TrainConfig:
             raise InputError(f"--val-frac must lie in (0, 1), got {self.val_frac}")
         if self.patience < 0 or self.workers < 0 or self.prefetch < 1:
             raise InputError("--patience and --workers must be >= 0, --prefetch >= 1")
+        if self.arch != "b1" and (self.pretrained or self.weights):
+            raise InputError("--pretrained and --weights need --arch b1 (EfficientNet-B1)")
 
 
 @dataclass(frozen=True)
@@ -463,7 +467,7 @@ def _train_one(
 
     torch = require("torch", "train")
     require("torchvision", "train")
-    from deeproot.training.models import ARCH, build_model
+    from deeproot.training.models import ARCHS, build_model
 
     de = distributed.env()
     device = _device(torch, cfg.device, de.local_rank)
@@ -520,6 +524,7 @@ def _train_one(
         cfg.pretrained and ckpt is None,
         cfg.weights if ckpt is None else None,
         drop_path=cfg.drop_path,
+        arch=ARCHS[cfg.arch],
     ).to(device)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
@@ -573,7 +578,7 @@ def _train_one(
     dataset_name = "synthetic" if report.get("synthetic") else "aihub-scalp"
     run: dict[str, Any] = {
         "format": RUN_FORMAT,
-        "arch": ARCH,
+        "arch": ARCHS[cfg.arch],
         "symptoms": list(symptoms),
         "classes": classes,
         "preprocess": pre.to_json(),
