@@ -69,7 +69,8 @@ class MultiHead(nn.Module):
         self.symptoms = tuple(symptoms)
         self.arch = arch
         self.backbone = _backbone(arch, drop_path)
-        features = self.backbone[-1][0].out_channels  # the last 1x1 conv: 1280 for B1
+        # channels of the last 1x1 conv: 1280 for B1
+        features = [m for m in self.backbone.modules() if isinstance(m, nn.Conv2d)][-1].out_channels
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.dropout = nn.Dropout(dropout)
         self.heads = nn.ModuleList(nn.Linear(features, n_classes) for _ in symptoms)
