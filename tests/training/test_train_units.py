@@ -53,6 +53,22 @@ def test_sizes_and_seed_grayscale_recipe() -> None:
     assert preprocess_for(cfg, ("dandruff", "hair_loss")).grayscale is False
 
 
+def test_arch_choices() -> None:
+    from dataclasses import replace
+
+    cfg = TrainConfig(index="i", out="o")
+    assert cfg.arch == "b1"  # runs recorded before --arch existed load as B1
+    replace(cfg, arch="tiny").check()
+    with pytest.raises(InputError, match="--arch must be one of b1, tiny"):
+        replace(cfg, arch="resnet").check()
+    with pytest.raises(InputError, match="--pretrained and --weights need --arch b1"):
+        replace(cfg, arch="tiny", pretrained=True).check()
+    from deeproot.training.models import MultiHead
+
+    with pytest.raises(InputError, match="unknown architecture 'vgg'"):
+        MultiHead(("hair_loss",), 3, arch="vgg")
+
+
 def test_temperature_fit_recovers_known_temperature() -> None:
     from deeproot.training.export import fit_temperature
 
