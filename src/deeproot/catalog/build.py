@@ -265,7 +265,7 @@ def build(
     db_path: str | os.PathLike[str] | None = None,
     *,
     retag: bool = False,
-    memory_limit: str = "2GB",
+    memory_limit: str = "1GB",
     workers: int | None = None,
     progress: tagging.Progress | None = None,
     wait: float | None = None,
@@ -380,7 +380,7 @@ def import_csv(
             )
         try:
             stats, added, bad = _write(
-                path, cur, sources, {}, retag=False, memory_limit="2GB", workers=workers,
+                path, cur, sources, {}, retag=False, memory_limit="1GB", workers=workers,
                 progress=progress,
             )
         except _Empty as exc:

@@ -78,7 +78,7 @@ def build_cmd(
     ] = False,
     memory_limit: Annotated[
         str, typer.Option("--memory-limit", help="DuckDB memory limit.")
-    ] = "2GB",
+    ] = "1GB",
     workers: Annotated[
         int | None, typer.Option("--workers", help="Tagging processes (default: one per CPU).")
     ] = None,

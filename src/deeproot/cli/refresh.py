@@ -125,7 +125,7 @@ def refresh_cmd(
     ] = 10,
     memory_limit: Annotated[
         str, typer.Option("--memory-limit", help="DuckDB memory limit for the build.")
-    ] = "2GB",
+    ] = "1GB",
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
     as_markdown: Annotated[
         bool, typer.Option("--markdown", help="Print the report as Markdown (the default).")

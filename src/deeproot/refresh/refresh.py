@@ -250,7 +250,7 @@ def refresh(
     crawl_options: Mapping[str, Any] | None = None,
     wait: float | None = None,
     rank_top: int = DEFAULT_RANK_TOP,
-    memory_limit: str = "2GB",
+    memory_limit: str = "1GB",
     progress: Progress | None = None,
     s3_endpoint: str | None = None,
 ) -> RefreshResult:
