@@ -1,8 +1,8 @@
 """A short CPU training run that really learns, and its export to a bundle with parity checks.
 
 One EfficientNet-B1 multi-head model is trained through the CLI on synthetic visits at a small
-input (48x64, the 4:3 shape of the photos) for 3 epochs on ~390 images, then exported; held-out
-visits (~95 images) must score a mean macro-F1 well above the majority baseline. Tests that only
+input (48x64, the 4:3 shape of the photos) for 3 epochs on ~350 images, then exported; held-out
+visits (~140 images) must score a mean macro-F1 well above the majority baseline. Tests that only
 check plumbing train the tiny test network (`--arch tiny`) instead.
 """
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 EPOCHS = 3  # epochs of the shared trained run (conftest.run)
 SHARED_SIZE = "48x64"  # its input size (height x width)
+SHARED_VISITS = 100  # its synthetic visits (generate(seed=1))
 
 
 def tiny_train(index: Path, out: Path, *extra: str) -> list[str]:
