@@ -74,7 +74,8 @@ def train_cmd(
     precision: str = typer.Option(
         "auto",
         "--precision",
-        help="auto (bf16 autocast + channels-last on CUDA, fp32 on CPU), bf16 or fp32.",
+        help="auto (bf16 autocast + channels-last on CUDA; fp32 on CPU, channels-last training "
+        "steps in one process), bf16 or fp32 (both off).",
     ),
     workers: int = typer.Option(0, "--workers", help="DataLoader worker processes per process."),
     prefetch: int = typer.Option(4, "--prefetch", help="Batches each worker keeps ready."),

@@ -496,6 +496,12 @@ def _train_one(
             f"--size {pre.size[0]}x{pre.size[1]} --resize {pre.resize}; match them or prepare again"
         )
     amp, channels_last = _amp_settings(torch, cfg, device)
+    # On CPU (one process, --precision auto) the training steps run channels-last too: B1 trains
+    # 1.33x faster at 240 px and 1.75x at 48x64 on one thread. Validation switches the weights
+    # back to the default layout, so its logits are those export and evaluate compute (exact
+    # argmax parity with the run's metrics); DDP keeps one layout (its gradient buckets).
+    cpu_cl = device.type == "cpu" and cfg.precision == "auto" and not de.active
+    train_cl = channels_last or cpu_cl
     if de.main:
         out.mkdir(parents=True, exist_ok=True)
         if not resume and (out / "last.pt").is_file():
@@ -585,7 +591,7 @@ def _train_one(
         "device": str(device),
         "world_size": de.world,
         "precision": "bf16" if amp is not None else "fp32",
-        "channels_last": channels_last,
+        "channels_last": train_cl,
         "input": "prepared" if prepared is not None else "raw",
         "dataset": {
             "name": dataset_name,
@@ -634,12 +640,14 @@ def _train_one(
             if progress:
                 progress("epoch", epoch - 1, cfg.epochs, {})
             train_ds.set_epoch(epoch)
+            if cpu_cl:
+                model.to(memory_format=torch.channels_last)  # in place: the optimizer keeps it
             net.train()
             t0, seen, loss_sum = time.perf_counter(), 0, 0.0
             seen_idx = []
             for b, (x, y, idx) in enumerate(train_dl):
                 x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-                if channels_last:
+                if train_cl:
                     x = x.contiguous(memory_format=torch.channels_last)
                 with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
                     logits = net(x)
@@ -657,6 +665,8 @@ def _train_one(
             if device.type == "cuda":
                 torch.cuda.synchronize()
             secs = time.perf_counter() - t0
+            if cpu_cl:
+                model.to(memory_format=torch.contiguous_format)
             # validation on every rank with rank 0's exact weights and statistics
             distributed.broadcast_buffers(torch, de, model)
             heads, labels, vidx = _predict(model, val_dl, device, amp, channels_last)
