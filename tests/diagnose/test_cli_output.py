@@ -197,7 +197,10 @@ def test_quiet_still_prints_errors(
     )
 
 
-def test_control_characters_in_names_are_not_echoed(bundle: Path, tmp_path: Path, capsys) -> None:
+def test_control_characters_in_names_are_not_echoed(
+    bundle: Path, tmp_path: Path, capsys, monkeypatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "300")  # the line holds the tmp path: keep it on one line
     evil = tmp_path / "x\x1b[2J\x07\u202e.jpg"
     fakes.scalp_image(seed=1).save(evil, format="JPEG")
     code, out, err = _run(["diagnose", str(evil), "--models", str(bundle), "--lang", "en"], capsys)
