@@ -66,7 +66,8 @@ def scratch_root() -> Path:
     return root
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
+    """Whether a process with this pid exists (one we may not signal counts as alive)."""
     try:
         os.kill(pid, 0)
     except OSError as exc:
@@ -83,7 +84,7 @@ def sweep_scratch() -> int:
             pid = int(entry.name.split("-")[-2])
         except (ValueError, IndexError):
             continue
-        if pid != os.getpid() and not _alive(pid):
+        if pid != os.getpid() and not alive(pid):
             shutil.rmtree(entry, ignore_errors=True)
             removed += 1
     return removed

@@ -4,12 +4,13 @@ renamed onto the catalog when done; and the store locks a build holds (docs/cata
 from __future__ import annotations
 
 import contextlib
-import errno
 import logging
 import os
 import shutil
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+
+from deeproot.files import alive
 
 log = logging.getLogger(__name__)
 
@@ -25,13 +26,6 @@ def remove_build_files(tmp: Path) -> None:
     shutil.rmtree(tmp.with_name(tmp.name + ".tmp"), ignore_errors=True)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except OSError as exc:
-        return exc.errno == errno.EPERM
-    return True
-
 
 def sweep_dead_builds(path: Path) -> int:
     """Remove the files of builds into `path` whose process is gone (killed); returns how many."""
@@ -42,7 +36,7 @@ def sweep_dead_builds(path: Path) -> int:
         pid_s = rest.split(".", 1)[0]
         if not pid_s.isdigit() or rest != pid_s:
             continue
-        if int(pid_s) != os.getpid() and not _alive(int(pid_s)):
+        if int(pid_s) != os.getpid() and not alive(int(pid_s)):
             log.warning("removing %s, left by a build that was killed", p.name)
             remove_build_files(p)
             n += 1

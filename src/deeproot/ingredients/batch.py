@@ -6,13 +6,13 @@ import collections
 import csv
 import json
 import logging
-import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
 from deeproot.errors import InputError
+from deeproot.files import alive
 from deeproot.ingredients.parser import strip_controls
 from deeproot.ingredients.tagger import get_tagger
 from deeproot.terminal import printable
@@ -362,7 +362,7 @@ def sweep_partials(out: Path) -> int:
         rest = p.name[len(prefix) :]
         if rest and not (rest.startswith("-") and rest[1:].isdigit()):
             continue
-        if rest and _alive(int(rest[1:])):
+        if rest and alive(int(rest[1:])):
             continue
         try:
             p.unlink()
@@ -372,14 +372,3 @@ def sweep_partials(out: Path) -> int:
             pass
     return removed
 
-
-def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True  # exists, owned by someone else
-    return True
