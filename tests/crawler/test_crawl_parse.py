@@ -98,11 +98,11 @@ def test_detail_2025_golden_fixtures_every_field_by_prefix():
     assert a != b and "__gZoOZ" in a and "__gZoOZ" not in b
     image = (
         "https://image.oliveyoung.co.kr/cfimages/cf-goods/uploads/images/thumbnails/550/10/"
-        "0000/0021/A00000021083403ko.jpg?l=ko"
+        "0000/0021/A00000090000103ko.jpg?l=ko"
     )
     expected = DetailInfo(
-        brand="아로마티카",
-        name="아로마티카 로즈마리 스칼프 스케일링 샴푸 400ml",
+        brand="예시브랜드",
+        name="예시브랜드 허브 스칼프 스케일링 샴푸 400ml",
         price_sale=28000,
         price_list=32000,
         rating=4.8,
@@ -144,7 +144,7 @@ def test_detail_2025_offline_site_matches_the_real_structure():
 def test_listing_cards_sold_out_and_capped_counts():
     page = parse_listing((FIXTURES / "listing_cards.html").read_text(encoding="utf-8"))
     capped, exact = page.cards
-    assert (capped.goods_no, capped.sold_out, capped.review_capped) == ("A000000210834", True, True)
+    assert (capped.goods_no, capped.sold_out, capped.review_capped) == ("A000000900001", True, True)
     assert capped.review_count is None and capped.rating == 4.8
     assert (exact.sold_out, exact.review_capped, exact.review_count) == (False, False, 57)
     assert exact.rating == 4.5 and exact.price_list == exact.price_sale == 12900
