@@ -8,6 +8,7 @@ from pathlib import Path
 
 import typer
 
+from deeproot.cli._output import progress_bar
 from deeproot.taxonomy import SEVERITIES_4, SYMPTOMS
 
 dataset_app = typer.Typer(
@@ -17,19 +18,6 @@ dataset_app = typer.Typer(
 
 def register(app: typer.Typer) -> None:
     app.add_typer(dataset_app, name="dataset")
-
-
-def _bar(label: str):  # noqa: ANN202 - rich objects
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
-    return Progress(
-        TextColumn(label),
-        BarColumn(),
-        MofNCompleteColumn(),
-        console=Console(stderr=True),
-        transient=True,
-    )
 
 
 @dataset_app.command("index")
@@ -42,7 +30,7 @@ def index_cmd(
     """Index a dataset: one row per unique image, with a report of duplicates and problems."""
     from deeproot.training.dataset import PROBLEM_KINDS, build_index, write_index
 
-    with _bar("reading labels") as bar:
+    with progress_bar("reading labels") as bar:
         task = bar.add_task("labels", total=None)
         rows, report = build_index(root, lambda d, n: bar.update(task, completed=d, total=n))
     write_index(rows, report, out)
@@ -101,7 +89,7 @@ def synth_cmd(
 
     if out.exists() and any(out.iterdir()):
         raise InputError(f"{out} exists and is not empty; choose a new folder")
-    with _bar("drawing visits") as bar:
+    with progress_bar("drawing visits") as bar:
         task = bar.add_task("visits", total=visits)
         m = generate(
             out,
@@ -134,7 +122,7 @@ def prepare_cmd(
     from deeproot.training.sources import prepare_dataset
     from deeproot.training.train import parse_size
 
-    with _bar("preparing images") as bar:
+    with progress_bar("preparing images") as bar:
         task = bar.add_task("images", total=None)
         res = prepare_dataset(
             index,

@@ -9,6 +9,8 @@ from typing import Any
 
 import typer
 
+from deeproot.cli._output import progress_bar
+
 
 def register(app: typer.Typer) -> None:
     app.command("train")(train_cmd)
@@ -221,19 +223,9 @@ def _argv(cfg: Any, resume: Path | None, as_json: bool) -> list[str]:
 
 
 def _train_with_bar(cfg: Any, resume: bool, show: bool, train: Any) -> Any:
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
     if not show:
         return train(cfg, None, resume=resume)
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[info]}"),
-        TimeElapsedColumn(),
-        console=Console(stderr=True),
-    ) as bar:
+    with progress_bar(info=True, elapsed=True, transient=False) as bar:
         ep = bar.add_task("epochs", total=cfg.epochs, info="")
         bt = bar.add_task("batches", total=None, info="")
 
@@ -284,18 +276,9 @@ def export_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print results as JSON."),
 ) -> None:
     """Export runs to an ONNX bundle with calibrated temperatures and a parity check."""
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
     from deeproot.training.export import export_bundle
 
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        console=Console(stderr=True),
-        transient=True,
-    ) as bar:
+    with progress_bar() as bar:
         tasks: dict[str, Any] = {}
 
         def progress(what: str, done: int, total: int) -> None:
@@ -378,18 +361,9 @@ def evaluate_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
     """Score a bundle on labelled images: every metric beside the majority baseline."""
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
     from deeproot.training.evaluate import evaluate_bundle
 
-    with Progress(
-        TextColumn("images"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        console=Console(stderr=True),
-        transient=True,
-    ) as bar:
+    with progress_bar("images") as bar:
         task = bar.add_task("images", total=None)
         res = evaluate_bundle(
             bundle,
