@@ -17,3 +17,15 @@ def test_checkpoint_with_a_torn_multibyte_last_line_keeps_the_whole_lines(tmp_pa
     body = b"".join(json.dumps(r, ensure_ascii=False).encode() + b"\n" for r in good)
     path.write_bytes(body + torn)
     assert read_checkpoint(path) == good
+
+
+def test_crawl_ids_started_in_the_same_second_sort_in_start_order():
+    from datetime import UTC, datetime
+
+    from deeproot.crawler.storage import new_crawl_id, valid_crawl_id
+
+    times = [datetime(2026, 12, 1, 16, 23, 58, us, tzinfo=UTC) for us in (0, 17, 500_000, 999_999)]
+    ids = [new_crawl_id(t) for t in times]
+    assert ids == sorted(ids) and len(set(ids)) == 4
+    assert all(valid_crawl_id(i) for i in ids)
+    assert ids[-1] < new_crawl_id(datetime(2026, 12, 1, 16, 23, 59, tzinfo=UTC))

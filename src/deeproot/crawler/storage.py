@@ -126,9 +126,11 @@ def checkpoint_path(out: Path, crawl_id: str) -> Path:
 
 
 def new_crawl_id(now: datetime | None = None) -> str:
-    """Sortable, path-safe: `20261126T140512Z-3f9a`."""
+    """Sortable, path-safe: `20261126T140512Z-3f9a`. The suffix is the fraction of the second
+    (in 16 µs steps, 4 hex digits), so two crawls started in the same second still sort in the
+    order they started (readers take the last id as the newest crawl)."""
     now = now or datetime.now(UTC)
-    return now.strftime("%Y%m%dT%H%M%SZ") + "-" + os.urandom(2).hex()
+    return now.strftime("%Y%m%dT%H%M%SZ") + f"-{now.microsecond // 16:04x}"
 
 
 def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
