@@ -23,7 +23,7 @@ from deeproot.errors import InputError
 log = logging.getLogger(__name__)
 
 Progress = Callable[[str, int, int], None]
-BATCH = 500
+BATCH = 2000
 PARALLEL_MIN = 4000  # below this, starting worker processes costs more than it saves
 
 
@@ -136,30 +136,51 @@ def _rows(text_hash: str, text: str, taggers: dict[str, Any], out: dict[str, lis
 
 
 _TAGGERS: dict[str, Any] = {}
+_REGISTRY: list[Any] = []
 
 
-def _tag_batch(pairs: list[tuple[str, str]]) -> dict[str, Any]:
+def _tag_batch(pairs: list[tuple[str, str]], columnar: bool = True) -> dict[str, Any]:
     """Tag (text_hash, text) pairs into one Arrow table per result table; runs in the build
     process or in a worker process (so the column building is spread over the workers too, and
-    what travels back is Arrow buffers, not millions of pickled tuples)."""
+    what travels back is Arrow buffers, not millions of pickled tuples).
+
+    Plain comma lists go through `catalog.columnar` (each distinct piece tagged once, rows put
+    together by indexing); the rest, and everything when `columnar` is False, through
+    `Tagger.tag` one text at a time. Both give the same rows (tests compare them).
+    """
     import pyarrow as pa
 
+    from deeproot.catalog import columnar as col
     from deeproot.ingredients import Tagger
 
     if not _TAGGERS:
         _TAGGERS.update({t: Tagger(t) for t in TAG_TABLES})
-    acc = _columns()
-    for h, text in pairs:
-        _rows(h, text, _TAGGERS, acc)
-    # the engine's parse cache is shared by both tables and bounded, so each text parses once
     schemas = _schemas()
-    return {
-        name: pa.Table.from_arrays(
-            [pa.array(c, f.type) for c, f in zip(cols, schemas[name], strict=True)],
-            schema=schemas[name],
-        )
+    parts: list[dict[str, Any]] = []
+    fast: list[int] = []
+    if columnar:
+        if not _REGISTRY or len(_REGISTRY[0].known) > col.MAX_PIECES:
+            _REGISTRY[:] = [col.PieceRegistry(_TAGGERS)]
+        reg = _REGISTRY[0]
+        fast, flat, counts = col.split_plain(reg, [t for _, t in pairs])
+        if fast:
+            parts.append(col.assemble(reg, [h for h, _ in pairs], fast, flat, counts))
+    acc = _columns()
+    skip = set(fast)
+    for i, (h, text) in enumerate(pairs):
+        if i not in skip:
+            _rows(h, text, _TAGGERS, acc)
+    # the engine's parse cache is shared by both tables and bounded, so each text parses once
+    parts.append({
+        name: {f.name: pa.array(c, f.type) for c, f in zip(cols, schemas[name], strict=True)}
         for name, cols in acc.items()
-    }
+    })
+    out = {}
+    for name, schema in schemas.items():
+        tables = [pa.Table.from_arrays([p[name][f.name] for f in schema], schema=schema)
+                  for p in parts]
+        out[name] = tables[0] if len(tables) == 1 else pa.concat_tables(tables)
+    return out
 
 
 def _die_with_parent(parent: int) -> None:
