@@ -100,9 +100,9 @@ class PieceRegistry:
         self.f_start.append(len(self.f[0]))
         self.f_n.append(len(flags))
         for f in flags:
-            vals = (s(f.flag), s(f.token), s(f.canonical), s(f.entry), s(f.source), s(f.how),
+            fvals = (s(f.flag), s(f.token), s(f.canonical), s(f.entry), s(f.source), s(f.how),
                     self._sig((f.flag, f.entry, f.canonical)))
-            for col, v in zip(self.f, vals, strict=True):
+            for col, v in zip(self.f, fvals, strict=True):
                 col.append(v)
         pid = self.ids[piece] = len(self.known)
         self.known.append(known)
@@ -159,9 +159,10 @@ def split_plain(registry: PieceRegistry, texts: list[str | None]
         pieces = simple_pieces(strip_controls(text))
         if pieces is None:
             continue
-        pids = [ids.get(p) for p in pieces]
-        if None in pids:
-            pids = [piece_id(p) for p in pieces]
+        got = [ids.get(p) for p in pieces]
+        pids: list[int] = (
+            [piece_id(p) for p in pieces] if None in got else got  # type: ignore[assignment]
+        )
         last = len(pieces) - 1
         if not all(known[p] for p in pids) and any(
             not known[p] and k < last and joins_with_next(pieces[k], pieces[k + 1], d)
