@@ -54,3 +54,37 @@ def test_batch_and_json_round_trip() -> None:
 def test_bad_preprocess_is_a_data_error(obj: dict, msg: str) -> None:
     with pytest.raises(DataError, match=msg):
         Preprocess.from_json(obj)
+
+
+def _reference(image: Image.Image, pre: Preprocess) -> np.ndarray:
+    """The per-pixel float32 arithmetic `prepare` replaced by a lookup table."""
+    h, w = pre.size
+    img = image.convert("L").convert("RGB") if pre.grayscale else image.convert("RGB")
+    mean = np.asarray(pre.mean, dtype=np.float32).reshape(3, 1, 1)
+    std = np.asarray(pre.std, dtype=np.float32).reshape(3, 1, 1)
+    if pre.resize == "stretch":
+        nw, nh, top, left = w, h, 0, 0
+    else:
+        scale = min(w / img.size[0], h / img.size[1])
+        nw, nh = max(1, round(img.size[0] * scale)), max(1, round(img.size[1] * scale))
+        top, left = (h - nh) // 2, (w - nw) // 2
+    arr = np.asarray(img.resize((nw, nh), Image.Resampling.BILINEAR), dtype=np.float32)
+    out = np.zeros((3, h, w), dtype=np.float32)
+    out[:, top : top + nh, left : left + nw] = ((arr.transpose(2, 0, 1) / 255.0) - mean) / std
+    return out
+
+
+@pytest.mark.parametrize("size", [(640, 480), (480, 640), (100, 37), (7, 300)])
+@pytest.mark.parametrize(
+    "pre",
+    [
+        Preprocess(),
+        Preprocess(size=(120, 160)),
+        Preprocess(size=(96, 128), resize="stretch"),
+        Preprocess(size=(48, 64), grayscale=True, mean=(0.5, 0.4, 0.3), std=(0.2, 0.3, 0.4)),
+    ],
+)
+def test_lookup_table_gives_bit_identical_inputs(size: tuple[int, int], pre: Preprocess) -> None:
+    arr = np.random.default_rng(size[0]).integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+    img = Image.fromarray(arr)
+    assert prepare(img, pre).tobytes() == _reference(img, pre).tobytes()

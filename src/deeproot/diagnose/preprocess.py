@@ -87,6 +87,30 @@ def _resample() -> Any:
     return Image.Resampling.BILINEAR
 
 
+def _lut(pre: Preprocess) -> np.ndarray:
+    """[3, 256] float32: channel c's normalised value of each 8-bit level.
+
+    Computed with exactly the float32 steps `((v / 255) - mean) / std` that were applied to every
+    pixel before, so looking values up gives bit-identical inputs (training and serving share
+    this function), at a fraction of the cost of three float passes over the image.
+    """
+    import numpy as np
+
+    key = (pre.mean, pre.std)
+    lut = _LUTS.get(key)
+    if lut is None:
+        levels = np.arange(256, dtype=np.float32) / 255.0
+        mean = np.asarray(pre.mean, dtype=np.float32).reshape(3, 1)
+        std = np.asarray(pre.std, dtype=np.float32).reshape(3, 1)
+        lut = ((levels[None, :] - mean) / std).astype(np.float32, copy=False)
+        lut.setflags(write=False)
+        _LUTS[key] = lut
+    return lut
+
+
+_LUTS: dict[tuple[tuple[float, ...], tuple[float, ...]], np.ndarray] = {}
+
+
 def prepare(image: Image.Image, pre: Preprocess) -> np.ndarray:
     """Turn a PIL image into a normalised float32 array [3, H, W].
 
@@ -97,20 +121,18 @@ def prepare(image: Image.Image, pre: Preprocess) -> np.ndarray:
 
     h, w = pre.size
     img = image.convert("L").convert("RGB") if pre.grayscale else image.convert("RGB")
-    mean = np.asarray(pre.mean, dtype=np.float32).reshape(3, 1, 1)
-    std = np.asarray(pre.std, dtype=np.float32).reshape(3, 1, 1)
+    lut = _lut(pre)
     if pre.resize == "stretch":
-        arr = np.asarray(img.resize((w, h), _resample()), dtype=np.float32)
-        chw = arr.transpose(2, 0, 1) / 255.0
-        return ((chw - mean) / std).astype(np.float32, copy=False)
-    iw, ih = img.size
-    scale = min(w / iw, h / ih)
-    nw, nh = max(1, round(iw * scale)), max(1, round(ih * scale))
-    arr = np.asarray(img.resize((nw, nh), _resample()), dtype=np.float32)
-    chw = ((arr.transpose(2, 0, 1) / 255.0) - mean) / std
+        nw, nh, top, left = w, h, 0, 0
+    else:
+        iw, ih = img.size
+        scale = min(w / iw, h / ih)
+        nw, nh = max(1, round(iw * scale)), max(1, round(ih * scale))
+        top, left = (h - nh) // 2, (w - nw) // 2
+    pixels = np.asarray(img.resize((nw, nh), _resample()))  # [nh, nw, 3] uint8
     out = np.zeros((3, h, w), dtype=np.float32)
-    top, left = (h - nh) // 2, (w - nw) // 2
-    out[:, top : top + nh, left : left + nw] = chw
+    for c in range(3):
+        np.take(lut[c], pixels[..., c], out=out[c, top : top + nh, left : left + nw])
     return out
 
 
