@@ -233,7 +233,7 @@ def test_palette_with_transparency(tmp_path: Path) -> None:
 
 
 def test_unexpected_decoder_error_is_a_photo_error(tmp_path: Path, monkeypatch) -> None:
-    from PIL import ImageOps
+    from PIL import Image
 
     f = tmp_path / "odd.jpg"
     scalp_image(64, 48).save(f)
@@ -241,6 +241,6 @@ def test_unexpected_decoder_error_is_a_photo_error(tmp_path: Path, monkeypatch) 
     def broken(img):
         raise KeyError("bad EXIF tag")
 
-    monkeypatch.setattr(ImageOps, "exif_transpose", broken)
+    monkeypatch.setattr(Image.Image, "getexif", broken)
     with pytest.raises(PhotoError, match=r"odd.jpg: corrupt JPEG file \('bad EXIF tag'\)"):
         load_photo(f)

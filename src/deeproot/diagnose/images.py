@@ -47,6 +47,7 @@ MAX_PIXELS = 150_000_000  # declared by the header; more is treated as a decompr
 MAX_DECODE_BYTES = 128 * 1024 * 1024  # decoded pixels x 4 bytes, checked before decoding
 _BYTES_PER_PIXEL = 4  # Pillow keeps RGB, RGBA, CMYK and 32-bit modes in 4 bytes a pixel
 _REDUCIBLE = frozenset({"L", "LA", "RGB", "RGBA", "CMYK", "I", "F"})
+_ORIENTATION = 0x0112  # the EXIF tag; 2-8 mean the pixels must be flipped or turned
 
 
 @dataclass(frozen=True)
@@ -374,7 +375,9 @@ def _decode(
             )
         img.load()
         img = _reduce(img, min_size, notes, (w, h))
-        img = ImageOps.exif_transpose(img)
+        if img.getexif().get(_ORIENTATION, 1) in range(2, 9):
+            # only then: exif_transpose copies the whole image even when it has nothing to do
+            img = ImageOps.exif_transpose(img)
         img, converted = _to_rgb(img)
         if converted:
             notes.append(converted)
