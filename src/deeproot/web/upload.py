@@ -9,6 +9,7 @@ never sits in memory.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -114,23 +115,11 @@ def _filename(raw: str, index: int) -> str:
     return name[:120] or f"photo-{index}"
 
 
-async def _paced(chunks: AsyncIterator[bytes], idle: float) -> AsyncIterator[bytes]:
-    """The chunks, but a client that sends nothing for `idle` seconds gets 408: a slow upload
-    must not hold a queue place for ever."""
-    import asyncio
-
-    it = chunks.__aiter__()
-    while True:
-        try:
-            chunk = await asyncio.wait_for(it.__anext__(), idle)
-        except StopAsyncIteration:
-            return
-        except TimeoutError:
-            raise UploadError(
-                408, f"the upload stalled (nothing received for {idle:g} s); send it again",
-                "timeout", f"{idle:g}초 동안 업로드가 멈췄습니다. 다시 올려 주세요.",
-            ) from None
-        yield chunk
+def _stalled(idle: float) -> UploadError:
+    return UploadError(
+        408, f"the upload stalled (nothing received for {idle:g} s); send it again",
+        "timeout", f"{idle:g}초 동안 업로드가 멈췄습니다. 다시 올려 주세요.",
+    )
 
 
 async def read_form(
@@ -224,14 +213,22 @@ async def read_form(
         },
     )
     received = 0
+    loop = asyncio.get_running_loop()
     try:
-        async for chunk in _paced(chunks, idle_timeout):
-            received += len(chunk)
-            if received > limit:
-                raise too_large(limit)
-            if chunk:
-                parser.write(chunk)
+        # A client that sends nothing for `idle_timeout` seconds gets 408: a slow upload must not
+        # hold a queue place for ever. One deadline, moved on at each chunk (not a timer task per
+        # chunk: that cost ~0.7 ms of a ~100 KB photo's request).
+        async with asyncio.timeout(idle_timeout) as deadline:
+            async for chunk in chunks:
+                deadline.reschedule(loop.time() + idle_timeout)
+                received += len(chunk)
+                if received > limit:
+                    raise too_large(limit)
+                if chunk:
+                    parser.write(chunk)
         parser.finalize()
+    except TimeoutError:
+        raise _stalled(idle_timeout) from None
     except MultipartParseError as exc:
         raise UploadError(400, f"malformed multipart body ({exc}); resend the form",
                           "bad_request") from None
