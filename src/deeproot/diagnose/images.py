@@ -634,16 +634,24 @@ def quality(img: Image.Image, lang: str = "en") -> Quality:
         flat = float((tiles.std(axis=(2, 3)) < 2.0).mean())
     else:
         flat = 1.0
-    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    # Colour planes as contiguous arrays: the same values as per-pixel triples, computed ~8x
+    # faster (a reduction over the 3-long last axis, np.ptp(axis=2), was most of the cost).
+    r, g, b = np.moveaxis(rgb, 2, 0).copy()
     mx, mn = np.maximum(np.maximum(r, g), b), np.minimum(np.minimum(r, g), b)
+    spread = mx - mn
     warm = (r >= g - 8) & (g >= b - 20)
-    skin = warm | (mx < 70) | ((mx - mn) * 100 < 18 * mx)
+    skin = warm | (mx < 70) | (spread * 100 < 18 * mx)
     skin_fraction = float(skin.mean())
-    chroma = float((mx - mn).mean())
-    means = rgb.reshape(-1, 3).mean(axis=0) + 1e-3
-    sub = rgb.astype(np.float32)
-    balanced = sub / means.astype(np.float32) * np.float32(means.mean())  # gray world: no tint
-    colourfulness = float(np.median(np.ptp(balanced, axis=2)) / (balanced.mean() + 1e-3))
+    chroma = float(spread.mean())
+    means = np.array([r.mean(), g.mean(), b.mean()]) + 1e-3  # exact: sums of small integers
+    scale = means.astype(np.float32)
+    level = np.float32(means.mean())
+    balanced = [plane.astype(np.float32) / scale[c] * level  # gray world: no tint
+                for c, plane in enumerate((r, g, b))]
+    ptp = np.maximum(np.maximum(*balanced[:2]), balanced[2]) - np.minimum(
+        np.minimum(*balanced[:2]), balanced[2])
+    balanced_mean = np.stack(balanced, axis=-1).mean()  # summed in the per-pixel order
+    colourfulness = float(np.median(ptp) / (balanced_mean + 1e-3))
     brightness = float(gray.mean())
     clipped = float((gray >= 250).mean())  # on the 256 px gray copy
     structure = _structure(lum) if th and tw else 0.0
