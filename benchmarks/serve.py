@@ -27,7 +27,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -63,70 +62,127 @@ def request_bytes(photo: bytes) -> bytes:
     return head + body
 
 
-def read_response(s: socket.socket, buf: bytearray) -> tuple[int, bytes]:
-    while b"\r\n\r\n" not in buf:
-        chunk = s.recv(65536)
-        if not chunk:
-            raise ConnectionError("closed")
-        buf += chunk
-    i = buf.index(b"\r\n\r\n")
-    head = bytes(buf[:i]).decode("latin-1")
-    status = int(head.split(" ", 2)[1])
-    length = 0
-    for line in head.split("\r\n")[1:]:
-        k, _, v = line.partition(":")
-        if k.strip().lower() == "content-length":
-            length = int(v)
-    del buf[: i + 4]
-    while len(buf) < length:
-        chunk = s.recv(65536)
-        if not chunk:
-            raise ConnectionError("closed")
-        buf += chunk
-    body = bytes(buf[:length])
-    del buf[:length]
-    return status, body
+def check_answer(status: int, body: bytes) -> str | None:
+    """None when the answer is a complete diagnosis document, else what is wrong with it."""
+    if status != 200:
+        return f"HTTP {status}"
+    try:
+        doc = json.loads(body)
+        photo = doc["photos"][0]
+        symptoms = photo["diagnosis"]["symptoms"]
+        ok = (doc["schema"] == "deeproot.diagnose/1" and photo["status"] == "diagnosed"
+              and len(symptoms) == 6 and all(len(s["probabilities"]) == 3 for s in symptoms))
+    except (ValueError, KeyError, IndexError, TypeError) as exc:
+        return f"not a diagnosis document ({type(exc).__name__})"
+    return None if ok else "incomplete diagnosis document"
 
 
-def client(port: int, req: bytes, stop: threading.Event, out: list, errors: list) -> None:
-    s = socket.create_connection(("127.0.0.1", port))
-    buf = bytearray()
-    while not stop.is_set():
-        t0 = time.perf_counter()
+async def client(port: int, req: bytes, stop_at: float, out: list, errors: list,
+                 reconnects: list[int]) -> None:
+    """One closed-loop client on one keep-alive connection: send the pre-built request, read the
+    whole answer, check it, send the next."""
+    import asyncio
+
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        while time.perf_counter() < stop_at:
+            t0 = time.perf_counter()
+            try:
+                writer.write(req)
+                head = await reader.readuntil(b"\r\n\r\n")
+                status = int(head.split(b" ", 2)[1])
+                length, close = 0, False
+                for line in head.split(b"\r\n")[1:]:
+                    k, _, v = line.partition(b":")
+                    k = k.strip().lower()
+                    if k == b"content-length":
+                        length = int(v)
+                    elif k == b"connection":
+                        close = v.strip().lower() == b"close"
+                body = await reader.readexactly(length)
+            except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError,
+                    ValueError, IndexError) as exc:
+                errors.append(type(exc).__name__)
+                writer.close()
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                continue
+            t1 = time.perf_counter()
+            problem = check_answer(status, body)
+            if problem is None:
+                out.append((t1, t1 - t0))
+            else:
+                errors.append(problem)
+            if close:  # the server asked for a new connection (balance.py): open one
+                writer.close()
+                reconnects[0] += 1
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    finally:
+        writer.close()
+
+
+def connections(port: int, pids: list[int]) -> list[int]:
+    """Established connections to `port` held by each of `pids` (from /proc/net/tcp*)."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
-            s.sendall(req)
-            status, _ = read_response(s, buf)
-        except OSError as exc:
-            errors.append(str(exc))
-            s.close()
-            s = socket.create_connection(("127.0.0.1", port))
-            buf = bytearray()
+            rows = Path(table).read_text().splitlines()[1:]
+        except OSError:
             continue
-        dt = time.perf_counter() - t0
-        if status == 200:
-            out.append((time.perf_counter(), dt))
-        else:
-            errors.append(status)
-    s.close()
+        for row in rows:
+            f = row.split()
+            if int(f[1].rsplit(":", 1)[1], 16) == port and f[3] == "01":
+                inodes.add(f[9])
+    counts = []
+    for pid in pids:
+        n = 0
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            try:
+                target = os.readlink(fd)
+            except OSError:
+                continue
+            n += target.startswith("socket:[") and target[8:-1] in inodes
+        counts.append(n)
+    return counts
 
 
-def load(port: int, req: bytes, clients: int, seconds: float, warmup: float) -> dict:
-    stop = threading.Event()
+def load(port: int, req: bytes, clients: int, seconds: float, warmup: float,
+         pids: list[int]) -> dict:
+    """`clients` closed-loop clients as coroutines of one event loop in this process (uvloop
+    when installed): the load generator's own CPU is measured and reported per request."""
+    import asyncio
+
     results: list[list] = [[] for _ in range(clients)]
     errors: list = []
-    threads = [threading.Thread(target=client, args=(port, req, stop, results[i], errors))
-               for i in range(clients)]
-    t_start = time.perf_counter()
-    for t in threads:
-        t.start()
-    time.sleep(warmup + seconds)
-    stop.set()
-    for t in threads:
-        t.join(30)
-    lo, hi = t_start + warmup, t_start + warmup + seconds
+    spread: list[int] = []
+    reconnects = [0]
+
+    async def run() -> None:
+        t_start = time.perf_counter()
+        stop_at = t_start + warmup + seconds
+        tasks = [asyncio.ensure_future(client(port, req, stop_at, results[i], errors,
+                                              reconnects)) for i in range(clients)]
+        await asyncio.sleep(warmup)
+        spread.extend(connections(port, pids))  # after the warm-up: settled
+        await asyncio.gather(*tasks)
+
+    try:
+        import uvloop
+
+        loop_run = uvloop.run
+    except ImportError:
+        loop_run = asyncio.run
+    cpu0 = time.process_time()
+    t0 = time.perf_counter()
+    loop_run(run())
+    client_cpu = time.process_time() - cpu0
+    lo, hi = t0 + warmup, t0 + warmup + seconds
     lat = [dt * 1000 for r in results for (t, dt) in r if lo <= t <= hi]
-    return {"n": len(lat), "total": sum(len(r) for r in results), "rps": len(lat) / seconds,
-            "p50": pct(lat, 0.5), "p95": pct(lat, 0.95), "errors": len(errors)}
+    total = sum(len(r) for r in results)
+    return {"n": len(lat), "total": total, "rps": len(lat) / seconds,
+            "p50": pct(lat, 0.5), "p95": pct(lat, 0.95), "p99": pct(lat, 0.99),
+            "errors": len(errors), "error_kinds": sorted(set(map(str, errors)))[:5],
+            "client_cpu_ms": 1000 * client_cpu / max(1, total), "connections": spread,
+            "reconnects": reconnects[0]}
 
 
 def children(pid: int) -> list[int]:
@@ -221,6 +277,7 @@ def main() -> None:
     ap.add_argument("--workers", default="1,2")
     ap.add_argument("--runs", type=int, default=40)
     ap.add_argument("--bundle", type=Path, help="a bundle instead of the random 240 px B1")
+    ap.add_argument("--db", type=Path, help="a catalog instead of building the demo catalog")
     ap.add_argument("--json", type=Path, help="also write the figures here")
     args = ap.parse_args()
 
@@ -230,7 +287,7 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="deeproot-bench-serve-"))
     photo = (REPO / "src/deeproot/data/demo_photo.jpg").read_bytes()  # 640x480 JPEG
     bundle = args.bundle or export_bundle(tmp / "b1-240")
-    db = build_demo_catalog(tmp / "catalog")
+    db = args.db or build_demo_catalog(tmp / "catalog")
     req = request_bytes(photo)
     figures: dict = {"in_process": in_process(bundle, db, photo, args.runs), "served": []}
     ip = figures["in_process"]
@@ -238,7 +295,8 @@ def main() -> None:
           f"{ip['model_p50']:.1f} ms (p95 {ip['model_p95']:.1f}), diagnose() with catalog p50 "
           f"{ip['diagnose_p50']:.1f} ms (p95 {ip['diagnose_p95']:.1f})")
     print(f"{'workers':>7} {'clients':>7} {'diag/s':>8} {'p50 ms':>8} {'p95 ms':>8} "
-          f"{'errors':>6} {'CPU ms/diag':>11} {'peak RSS/worker MB':>19}")
+          f"{'errors':>6} {'CPU ms/diag':>11} {'client CPU ms':>13} {'conns/worker':>12} "
+          f"{'peak RSS/worker MB':>19}")
     for w in [int(x) for x in args.workers.split(",")]:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
@@ -248,15 +306,21 @@ def main() -> None:
             pids = worker_pids(proc, w)
             for c in [int(x) for x in args.clients.split(",")]:
                 cpu0 = sum(cpu_s(p) for p in pids)
-                r = load(port, req, c, args.seconds, args.warmup)
+                r = load(port, req, c, args.seconds, args.warmup, pids)
                 cpu1 = sum(cpu_s(p) for p in pids)
                 r["cpu_ms"] = 1000 * (cpu1 - cpu0) / max(1, r["total"])  # warm-up included
                 mem = [hwm_kb(p) / 1024 for p in pids]
                 r.update(workers=w, clients=c, rss_mb=mem)
                 figures["served"].append(r)
                 print(f"{w:>7} {c:>7} {r['rps']:>8.1f} {r['p50']:>8.1f} {r['p95']:>8.1f} "
-                      f"{r['errors']:>6} {r['cpu_ms']:>11.1f} "
+                      f"{r['errors']:>6} {r['cpu_ms']:>11.1f} {r['client_cpu_ms']:>13.1f} "
+                      f"{'/'.join(map(str, r['connections'])):>12} "
                       f"{' / '.join(f'{m:.0f}' for m in mem):>19}")
+                if r["errors"]:
+                    print(f"        errors: {', '.join(r['error_kinds'])}")
+                if r["reconnects"]:
+                    print(f"        {r['reconnects']} reconnections asked for by the server"
+                          " (Connection: close, to even out the workers)")
         finally:
             proc.send_signal(signal.SIGTERM)
             try:
