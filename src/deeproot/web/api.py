@@ -119,7 +119,7 @@ def add_routes(app: "FastAPI", svc: "Service") -> None:
         if all(p["status"] == "error" for p in doc["photos"]):
             first = doc["photos"][0]["error"]
             raise HttpError(422, first, "unreadable_photo", extra={"report": doc})
-        return JSONResponse(doc)
+        return JSONResponse(doc, headers=svc.gate.reconnect_headers())
 
     @app.get(
         "/api/recommend",

@@ -13,7 +13,10 @@ import contextlib
 import math
 import time
 from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:  # pragma: no cover
+    from deeproot.web.balance import Board
 
 T = TypeVar("T")
 
@@ -32,8 +35,9 @@ class Overloaded(Exception):
 class Gate:
     """At most one running diagnosis and `queue` waiting ones."""
 
-    def __init__(self, queue: int) -> None:
+    def __init__(self, queue: int, board: Board | None = None) -> None:
         self.queue = queue
+        self.board = board  # where the other workers see how busy this one is (balance.py)
         self.admitted = 0  # running + waiting (+ reading their upload)
         self.done = 0
         self._seconds = 0.05  # moving average of one diagnosis
@@ -56,10 +60,20 @@ class Gate:
         if self.admitted >= self.capacity:
             raise Overloaded(self.retry_after())
         self.admitted += 1
+        if self.board is not None:
+            self.board.publish(self.admitted)
         try:
             yield
         finally:
             self.admitted -= 1
+            if self.board is not None:
+                self.board.publish(self.admitted)
+
+    def reconnect_headers(self) -> dict[str, str]:
+        """`Connection: close` for an answer when another worker is less busy (balance.py)."""
+        from deeproot.web.balance import should_reconnect
+
+        return {"Connection": "close"} if should_reconnect(self.board, self.admitted) else {}
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         """Run `fn(*args)` in a thread when the slot is free (callers wait in arrival order)."""

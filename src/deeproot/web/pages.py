@@ -182,6 +182,7 @@ def add_routes(app: "FastAPI", svc: "Service", css: str) -> None:
             has_catalog=svc.has_catalog,
             # the demo warning is the banner at the top already
             notices=[w for w in doc["warnings"] if not w.startswith("results come from a DEMO")],
+            headers=svc.gate.reconnect_headers(),
         )
 
     @app.get("/result", include_in_schema=False)

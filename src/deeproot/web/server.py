@@ -99,15 +99,22 @@ def run(
     """Serve until interrupted (Ctrl-C or SIGTERM)."""
     import uvicorn
 
+    from deeproot.web import balance
     from deeproot.web.service import threads_per_worker
 
     if not 1 <= workers <= 64:
         raise InputError(f"--workers {workers}: give 1 to 64")
     check_port(host, port)
     say = progress or (lambda msg: None)
-    with prepared(settings, say) as ready:
+    with prepared(settings, say) as ready, contextlib.ExitStack() as stack:
         os.environ.update(ready.to_env())
         os.environ.setdefault("DEEPROOT_THREADS", str(threads_per_worker(workers)))
+        os.environ.pop(balance.ENV, None)
+        if workers > 1:  # the workers' shared load board (balance.py), removed when we stop
+            from deeproot.files import scratch_dir
+
+            folder = stack.enter_context(scratch_dir("serve-board"))
+            os.environ[balance.ENV] = str(balance.create(folder / "board"))
         shown = "localhost" if host in ("127.0.0.1", "::1") else host
         say(f"serving on http://{shown}:{port} ({workers} worker{'s' if workers > 1 else ''},"
             f" {os.environ['DEEPROOT_THREADS']} thread(s) each); Ctrl-C stops")

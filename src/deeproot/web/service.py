@@ -105,6 +105,7 @@ class Service:
         from deeproot.catalog import db as catalog_db
         from deeproot.diagnose import infer
         from deeproot.diagnose.bundle import installed_bundle_path, load_bundle
+        from deeproot.web import balance
 
         self.settings = settings
         self.bundle = load_bundle(settings.models or installed_bundle_path())
@@ -112,7 +113,7 @@ class Service:
         self._warm_up()
         self.db_path = Path(settings.db) if settings.db else catalog_db.default_db_path()
         self.demo_catalog = settings.demo_catalog
-        self.gate = Gate(settings.queue)
+        self.gate = Gate(settings.queue, balance.from_env())
         log.info(
             "serving with bundle %s (%s) on %s; catalog %s",
             self.bundle.path, "demo" if self.bundle.demo else "trained", self.engine.provider,
