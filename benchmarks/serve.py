@@ -4,15 +4,22 @@ Builds a 240 px multi-head EfficientNet-B1 bundle with random weights (no traine
 shipped; latency does not depend on weight values; the exporter is `benchmarks/diagnose.py`'s,
 torch.onnx from `deeproot.training.models.MultiHead`) and the demo catalog, starts
 `deeproot serve --workers W` on loopback, and for each (workers, clients) pair runs closed-loop
-clients (each sends its next request when the last answer arrives, keep-alive) for a fixed time:
+clients (each sends its next request when the last answer arrives, keep-alive) for a fixed time.
+The clients are coroutines of one event loop in this process sending one pre-built request, so
+they take little of the cores the server runs on; their CPU per request is printed. Every answer
+is read whole and checked: HTTP 200 and a `deeproot.diagnose/1` document with six symptoms.
 
-- throughput (diagnoses/s answered 200), p50/p95 latency, errors;
+- throughput (diagnoses/s answered 200), p50/p95 latency, errors (anything else);
+- how the connections ended up spread over the workers, and how often the server asked a
+  client to reconnect (`Connection: close` from `deeproot.web.balance`; `--no-rebalance` turns
+  that off);
 - memory per worker (peak RSS, VmHWM, of each worker process);
 - the model alone (input -> probabilities) and the library call `diagnose()` in this process
   with the same photo and catalog, so the server's own overhead (HTTP, multipart, JSON,
   scheduling) = HTTP latency at 1 client - `diagnose()` time, as a share of the model-only time.
 
     .venv/bin/python benchmarks/serve.py [--seconds 10] [--clients 1,8] [--workers 1,2]
+        [--no-rebalance] [--bundle DIR] [--db FILE] [--json OUT]
 """
 
 from __future__ import annotations
@@ -215,8 +222,10 @@ def worker_pids(proc: subprocess.Popen, workers: int) -> list[int]:
     return kids
 
 
-def serve(bundle: Path, db: Path, workers: int, port: int, queue: int) -> subprocess.Popen:
+def serve(bundle: Path, db: Path, workers: int, port: int, queue: int,
+          rebalance: bool = True) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if k != "DEEPROOT_THREADS"}
+    env["DEEPROOT_SERVE_REBALANCE"] = "1" if rebalance else "0"
     proc = subprocess.Popen(
         [*CLI, "serve", "--port", str(port), "--models", str(bundle), "--db", str(db),
          "--workers", str(workers), "--device", "cpu", "--queue", str(queue)],
@@ -277,6 +286,8 @@ def main() -> None:
     ap.add_argument("--workers", default="1,2")
     ap.add_argument("--runs", type=int, default=40)
     ap.add_argument("--bundle", type=Path, help="a bundle instead of the random 240 px B1")
+    ap.add_argument("--no-rebalance", action="store_true",
+                    help="DEEPROOT_SERVE_REBALANCE=0: leave connections where the kernel put them")
     ap.add_argument("--db", type=Path, help="a catalog instead of building the demo catalog")
     ap.add_argument("--json", type=Path, help="also write the figures here")
     args = ap.parse_args()
@@ -301,7 +312,7 @@ def main() -> None:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
-        proc = serve(bundle, db, w, port, queue=64)
+        proc = serve(bundle, db, w, port, queue=64, rebalance=not args.no_rebalance)
         try:
             pids = worker_pids(proc, w)
             for c in [int(x) for x in args.clients.split(",")]:

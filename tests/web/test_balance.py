@@ -97,3 +97,14 @@ def test_busier_worker_answers_with_connection_close(
             assert r.status_code == 200 and "close" not in r.headers.get("connection", "")
         assert svc.gate.board is not None
         assert svc.gate.board.lightest_other() == 1
+
+
+def test_rebalance_switch(monkeypatch) -> None:
+    from deeproot.errors import InputError
+
+    for value, on in (("", True), ("1", True), ("0", False)):
+        monkeypatch.setenv(balance.SWITCH, value)
+        assert balance.enabled() is on
+    monkeypatch.setenv(balance.SWITCH, "maybe")
+    with pytest.raises(InputError, match="DEEPROOT_SERVE_REBALANCE='maybe': give 1"):
+        balance.enabled()

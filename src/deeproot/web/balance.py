@@ -2,9 +2,9 @@
 
 Workers share one listening socket and the kernel hands each new connection to whichever worker
 accepts first, so a handful of keep-alive clients (a phone app, a proxy's pool, a benchmark)
-often lands 5/3 or 6/2 on two workers and stays there: one worker's queue is three times the
-other's, and so is its latency. Measured with 8 keep-alive clients on 2 workers: 3/5 and 6/2
-splits, p95 set by the busier worker.
+often lands 5/3 or 6/2 on two workers and stays there: the busier worker's queue, and so its
+clients' latency, is up to three times the other's, and p95 is set by it (benchmarks/serve.py
+prints the split; docs/benchmarks.md has the figures).
 
 So the workers publish how many requests each holds (running + waiting) on a small shared board
 (a file of fixed slots, memory-mapped; `serve` creates it and names it in
@@ -12,7 +12,8 @@ So the workers publish how many requests each holds (running + waiting) on a sma
 requests than the least busy live worker asks the client to reconnect (`Connection: close` on
 that answer, which is complete). The new connection goes to whichever worker accepts it; repeated
 at most once per answer, the split settles where no worker holds more than the lightest. With one
-worker, or without the board (tests, `create_app()` in another server), nothing changes.
+worker, without the board (tests, `create_app()` in another server) or with
+`DEEPROOT_SERVE_REBALANCE=0`, nothing changes.
 """
 
 from __future__ import annotations
@@ -24,13 +25,28 @@ import os
 import struct
 from pathlib import Path
 
+from deeproot.errors import InputError
 from deeproot.files import alive
 
 log = logging.getLogger(__name__)
 
 ENV = "DEEPROOT_SERVE_BOARD"
+SWITCH = "DEEPROOT_SERVE_REBALANCE"
 SLOTS = 64  # `serve --workers` allows 1 to 64
 _SLOT = struct.Struct("<ii")  # pid, requests held
+
+
+def enabled() -> bool:
+    """`DEEPROOT_SERVE_REBALANCE` (`1`, the default, or `0`: leave connections where they land,
+    e.g. behind a load balancer that spreads requests itself).
+
+    Raises:
+        InputError: any other value.
+    """
+    raw = os.environ.get(SWITCH, "").strip()
+    if raw not in ("", "0", "1"):
+        raise InputError(f"{SWITCH}={raw[:40]!r}: give 1 (rebalance, the default) or 0")
+    return raw != "0"
 
 
 def create(path: Path) -> Path:

@@ -105,12 +105,13 @@ def run(
     if not 1 <= workers <= 64:
         raise InputError(f"--workers {workers}: give 1 to 64")
     check_port(host, port)
+    rebalance = workers > 1 and balance.enabled()
     say = progress or (lambda msg: None)
     with prepared(settings, say) as ready, contextlib.ExitStack() as stack:
         os.environ.update(ready.to_env())
         os.environ.setdefault("DEEPROOT_THREADS", str(threads_per_worker(workers)))
         os.environ.pop(balance.ENV, None)
-        if workers > 1:  # the workers' shared load board (balance.py), removed when we stop
+        if rebalance:  # the workers' shared load board (balance.py), removed when we stop
             from deeproot.files import scratch_dir
 
             folder = stack.enter_context(scratch_dir("serve-board"))
