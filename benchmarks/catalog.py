@@ -235,7 +235,9 @@ def stage_build(store: str, db: str, workers: int, memory_limit: str) -> dict:
         timed("derive: functional_claims", sch.create_functional_claims)(con)
         for stmt in sch._ddl_derived().split(";\n"):
             words = stmt.split()
-            if "TABLE" in words[:5]:
+            if words[:2] == ["INSERT", "INTO"]:  # a declared table filled by a query
+                timed(f"derive: {words[2]}", con.execute)(stmt)
+            elif "TABLE" in words[:5] and "AS" in words:
                 timed(f"derive: {words[words.index('TABLE') + 1]}", con.execute)(stmt)
             elif stmt.strip():
                 con.execute(stmt)

@@ -232,6 +232,17 @@ def test_an_incremental_build_tags_the_new_crawls_texts_and_retag_tags_all(
         "SELECT count(*) FROM products p WHERE p.text_hash IS NOT NULL "
         "AND p.text_hash NOT IN (SELECT text_hash FROM texts)",
     ) == [(0,)]
+    # the flag summary is kept per text like the tags: one row per text after the increment
+    summary = "SELECT text_hash, flags, allergens, flag_mask, listed_ok FROM text_flag_summary"
+    rows = q(db, summary + " ORDER BY text_hash")
+    assert len(rows) == 2 and {r[0] for r in rows} == {r[0] for r in q(db, "SELECT * FROM texts")}
+    assert all("sulfate_surfactant" in r[1] for r in rows)  # 소듐라우레스설페이트 in both
+    import duckdb
+
+    con = duckdb.connect(str(db))  # a stale summary (as if the flag table had changed) ...
+    con.execute("UPDATE text_flag_summary SET flags = ['stale']")
+    con.close()
     (store / "products" / "crawl_id=c2" / "part-0.parquet").touch()
     assert build(store, db, retag=True).texts_tagged == 2
     assert q(db, "SELECT count(*) FROM texts") == [(2,)]
+    assert q(db, summary + " ORDER BY text_hash") == rows  # ... is redone by a retag

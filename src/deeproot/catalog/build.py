@@ -126,6 +126,7 @@ def _start_file(tmp: Path, path: Path, cur: Current, retag: bool, memory_limit: 
             con.execute("BEGIN TRANSACTION")
             for t in schema.TAG_RESULT_TABLES:
                 con.execute(f"DELETE FROM {t}")
+            con.execute("DROP TABLE IF EXISTS text_flag_summary")  # sums up the old tags
             con.execute("COMMIT")
         return con
     con = db.connect_new(tmp, memory_limit=memory_limit)

@@ -49,13 +49,25 @@ RECORD_COLUMNS: tuple[tuple[str, str], ...] = (
 )
 REQUIRED_SOURCE_COLUMNS = ("goods_no", "category", "crawled_at")
 
+# The ingredient text (about 500 bytes a record, 1M records a crawl) is stored with zstd: DuckDB's
+# automatic choice (FSST or dictionary, after an analysis pass) cost twice the CPU and three times
+# the disk at 1M records (benchmarks/catalog.py, docs/benchmarks.md). A column setting, so catalogs
+# made before keep theirs; readers see no difference (DuckDB 1.2+ reads zstd strings).
+TEXT_COMPRESSION = "USING COMPRESSION zstd"
+
+
+def _stored_type(name: str, typ: str) -> str:
+    return f"{typ} {TEXT_COMPRESSION}" if name == "ingredients_text" else typ
+
+
+_RECORD_DDL = ", ".join(f"{n} {_stored_type(n, t)}" for n, t in RECORD_COLUMNS)
 _DDL_STORED = f"""
 CREATE TABLE IF NOT EXISTS catalog_meta (key VARCHAR, value VARCHAR);
 CREATE TABLE IF NOT EXISTS crawls (
     crawl_id VARCHAR PRIMARY KEY, crawled_at TIMESTAMPTZ, source VARCHAR, location VARCHAR,
     fingerprint VARCHAR, n_records BIGINT, imported_at TIMESTAMPTZ, started_at TIMESTAMPTZ,
     stat_signature VARCHAR);
-CREATE TABLE IF NOT EXISTS crawl_records ({", ".join(f"{n} {t}" for n, t in RECORD_COLUMNS)});
+CREATE TABLE IF NOT EXISTS crawl_records ({_RECORD_DDL});
 CREATE TABLE IF NOT EXISTS texts (
     text_hash VARCHAR, placeholder BOOLEAN, n_ingredients INTEGER, n_unknown INTEGER,
     error VARCHAR);
@@ -114,6 +126,38 @@ _CATEGORY_CASE = (
 )
 
 
+# The products table, declared (not CREATE TABLE AS) so its text column can be stored with zstd.
+PRODUCT_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("goods_no", "VARCHAR"),
+    ("brand", "VARCHAR"),
+    ("name", "VARCHAR"),
+    ("price_sale", "BIGINT"),
+    ("price_list", "BIGINT"),
+    ("currency", "VARCHAR"),
+    ("rating", "DOUBLE"),
+    ("review_count", "BIGINT"),
+    ("image_url", "VARCHAR"),
+    ("product_url", "VARCHAR"),
+    ("ingredients_text", "VARCHAR"),
+    ("text_hash", "VARCHAR"),
+    ("has_ingredients", "BOOLEAN"),
+    ("categories", "VARCHAR[]"),
+    ("listed", "BOOLEAN"),
+    ("first_crawled_at", "TIMESTAMPTZ"),
+    ("last_crawled_at", "TIMESTAMPTZ"),
+    ("last_crawl_id", "VARCHAR"),
+    ("n_crawls", "BIGINT"),
+    ("sold_out", "BOOLEAN"),
+    ("functional_claim", "VARCHAR"),
+    ("hair_loss_functional_claim", "BOOLEAN"),
+    ("flags", "VARCHAR[]"),
+    ("allergens", "VARCHAR[]"),
+    ("free_of", "VARCHAR[]"),
+    ("flag_mask", "INTEGER"),
+)
+_PRODUCT_DDL = ", ".join(f"{n} {_stored_type(n, t)}" for n, t in PRODUCT_COLUMNS)
+
+
 def _ddl_derived() -> str:
     flags_order = "CASE flag " + " ".join(
         f"WHEN '{f}' THEN {i}" for i, f in enumerate(flag_keys())
@@ -132,7 +176,13 @@ SELECT r.goods_no, r.category, min(r.listing_rank) AS listing_rank, r.crawl_id
 FROM crawl_records r JOIN latest USING (category, crawl_id)
 GROUP BY ALL;
 
-CREATE OR REPLACE TABLE text_flag_summary AS
+-- per text, so kept across builds like the tag tables it sums up: only new texts are added
+-- (a retag drops it with them)
+CREATE TABLE IF NOT EXISTS text_flag_summary (
+    text_hash VARCHAR, flags VARCHAR[], allergens VARCHAR[], flag_mask INTEGER,
+    listed_ok BOOLEAN);
+DELETE FROM text_flag_summary WHERE text_hash NOT IN (SELECT text_hash FROM texts);
+INSERT INTO text_flag_summary BY NAME
 SELECT t.text_hash,
        coalesce(list(DISTINCT f.flag ORDER BY {flags_order.replace("flag", "f.flag")})
            FILTER (WHERE f.flag IS NOT NULL), []::VARCHAR[]) AS flags,
@@ -141,9 +191,11 @@ SELECT t.text_hash,
        coalesce(bit_or({_flag_bit_case("f.flag")}), 0)::INTEGER AS flag_mask,
        bool_and(t.error IS NULL AND NOT t.placeholder AND t.n_ingredients > 0) AS listed_ok
 FROM texts t LEFT JOIN text_flags f USING (text_hash)
+WHERE t.text_hash NOT IN (SELECT text_hash FROM text_flag_summary)
 GROUP BY t.text_hash;
 
-CREATE OR REPLACE TABLE products AS
+CREATE OR REPLACE TABLE products ({_PRODUCT_DDL});
+INSERT INTO products BY NAME
 WITH pick AS (  -- narrow first: sorting or joining whole records (texts) costs several times more
     SELECT goods_no, crawl_id, category FROM crawl_records
     QUALIFY row_number() OVER (

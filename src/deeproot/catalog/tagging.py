@@ -215,17 +215,33 @@ def make_pool(workers: int) -> Any:
     )
 
 
-def _results(pairs_iter: Iterator[list[tuple[str, str]]], workers: int) -> Iterator[dict]:
-    """Tag batches in order, in `workers` processes with at most 2 batches each in flight."""
+def _tag_to_files(batch: Any, folder: str, seq: int) -> int:
+    """Tag one record batch (text_hash, text) and write its result tables as Parquet files in
+    `folder` (`<table>-<seq>.parquet`); returns the number of texts. Runs in the worker, so
+    encoding is spread over the workers and only a count travels back."""
+    import pyarrow.parquet as pq
+
+    pairs = list(zip(batch.column(0).to_pylist(), batch.column(1).to_pylist(), strict=True))
+    out = _tag_batch(pairs)
+    for name, table in out.items():  # scratch files read once: no compression
+        pq.write_table(table, os.path.join(folder, f"{name}-{seq:06d}.parquet"),
+                       compression="none")
+    return int(out["texts"].num_rows)
+
+
+def _results(batches: Iterator[Any], workers: int, folder: str) -> Iterator[int]:
+    """Tag batches into files in `folder`, in `workers` processes with at most 2 batches each in
+    flight; yields each batch's text count, in order."""
     if workers <= 1:
-        yield from map(_tag_batch, pairs_iter)
+        for seq, rb in enumerate(batches):
+            yield _tag_to_files(rb, folder, seq)
         return
     from collections import deque
 
     with make_pool(workers) as pool:
         pending: deque = deque()
-        for pairs in pairs_iter:
-            pending.append(pool.submit(_tag_batch, pairs))
+        for seq, rb in enumerate(batches):
+            pending.append(pool.submit(_tag_to_files, rb, folder, seq))
             if len(pending) >= 2 * workers:
                 yield pending.popleft().result()
         while pending:
@@ -254,8 +270,6 @@ def tag_new_texts(
         crawl_ids: look for new texts only in these crawls' records (the build passes the
             crawls it just ingested when every older text is tagged already); None: all.
     """
-    import pyarrow.parquet as pq
-
     from deeproot.files import scratch_dir
 
     where = "text_hash IS NOT NULL AND text_hash NOT IN (SELECT text_hash FROM texts)"
@@ -270,43 +284,35 @@ def tag_new_texts(
         f"any_value(ingredients_text) AS t FROM crawl_records WHERE {where} GROUP BY text_hash"
     )
     try:
-        return _tag_new(con, progress, batch, workers, pq, scratch_dir)
+        return _tag_new(con, progress, batch, workers, scratch_dir)
     finally:
         con.execute("DROP TABLE IF EXISTS new_texts")
 
 
-def _tag_new(con: Any, progress: Progress | None, batch: int, workers: int | None, pq: Any,
+def _tag_new(con: Any, progress: Progress | None, batch: int, workers: int | None,
              scratch_dir: Any) -> int:
     total = con.execute("SELECT count(*) FROM new_texts").fetchall()[0][0]
     if not total:
         return 0
     workers = default_workers(total) if workers is None else workers
-    schemas = _schemas()
     with scratch_dir("catalog-tags") as scratch:
-        writers = {n: pq.ParquetWriter(scratch / f"{n}.parquet", s) for n, s in schemas.items()}
         reader = con.sql("SELECT text_hash, t FROM new_texts ORDER BY text_hash").to_arrow_reader(
             batch
         )  # one batch in memory at a time
-
-        def batches() -> Iterator[list[tuple[str, str]]]:
-            for rb in reader:
-                hs, ts = rb.column(0).to_pylist(), rb.column(1).to_pylist()
-                yield list(zip(hs, ts, strict=True))
-
-        done = 0
-        for acc in _results(batches(), workers):
-            for name, table in acc.items():
-                writers[name].write_table(table)
-            done += acc["texts"].num_rows
+        done = n_files = 0
+        for n in _results(iter(reader), workers, str(scratch)):
+            done += n
+            n_files += 1
             if progress:
                 progress("tag", done, total)
-        for w in writers.values():
-            w.close()
         con.execute("BEGIN TRANSACTION")  # all four result tables, or none
         try:
-            for name in schemas:
-                path = str(scratch / f"{name}.parquet").replace("'", "''")
-                con.execute(f"INSERT INTO {name} SELECT * FROM read_parquet('{path}')")
+            for name in _NAMES:
+                files = ", ".join(
+                    "'" + str(scratch / f"{name}-{i:06d}.parquet").replace("'", "''") + "'"
+                    for i in range(n_files)
+                )
+                con.execute(f"INSERT INTO {name} SELECT * FROM read_parquet([{files}])")
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
