@@ -58,6 +58,11 @@ def test_diagnose_answers_exactly_the_cli_document(client, service, photo, no_di
         concerns=["hair_loss"], categories=["shampoo", "scalp_tonic"], db=service.db_path,
     ).to_json()
     assert r.json() == expected
+    from fastapi.responses import JSONResponse
+
+    # serialised in the diagnosis thread: byte for byte what JSONResponse(document) sends
+    assert r.content == JSONResponse(expected).body
+    assert r.headers["content-type"] == "application/json"
     doc = r.json()
     assert doc["schema"] == "deeproot.diagnose/1"
     dx = doc["photos"][0]["diagnosis"]

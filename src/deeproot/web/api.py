@@ -114,12 +114,14 @@ def add_routes(app: "FastAPI", svc: "Service") -> None:
         },
     )
     async def api_diagnose(request: Request) -> Response:
-        report, _ = await diagnose_request(svc, request)
-        doc = report.to_json()
+        done, _ = await diagnose_request(svc, request)
+        doc = done.doc
         if all(p["status"] == "error" for p in doc["photos"]):
             first = doc["photos"][0]["error"]
             raise HttpError(422, first, "unreadable_photo", extra={"report": doc})
-        return JSONResponse(doc, headers=svc.gate.reconnect_headers())
+        # serialised in the diagnosis thread, exactly as JSONResponse(doc) would be
+        return Response(done.body, media_type="application/json",
+                        headers=svc.gate.reconnect_headers())
 
     @app.get(
         "/api/recommend",

@@ -17,7 +17,7 @@ from deeproot.web.settings import Settings
 if TYPE_CHECKING:  # pragma: no cover
     from fastapi import FastAPI, Request
 
-    from deeproot.web.service import Service, Survey
+    from deeproot.web.service import Diagnosed, Service, Survey
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +86,7 @@ def _photo_problem(files: list[Any]) -> HttpError | None:
     return None
 
 
-async def diagnose_request(svc: "Service", request: "Request") -> tuple[Any, "Survey"]:
+async def diagnose_request(svc: "Service", request: "Request") -> tuple["Diagnosed", "Survey"]:
     """Read a multipart diagnosis request within the limits and run `diagnose()` on it.
 
     Raises:
@@ -124,8 +124,8 @@ async def diagnose_request(svc: "Service", request: "Request") -> tuple[Any, "Su
             raise problem
         photos = [PhotoInput(f.filename, f.data) for f in form.files]
         del form
-        report = await svc.gate.run(svc.diagnose, photos, survey)
-    return report, survey
+        done = await svc.gate.run(svc.diagnose_document, photos, survey)
+    return done, survey
 
 
 def add_error_handlers(app: "FastAPI") -> None:

@@ -16,6 +16,8 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:  # pragma: no cover
+    from concurrent.futures import ThreadPoolExecutor
+
     from deeproot.web.balance import Board
 
 T = TypeVar("T")
@@ -42,6 +44,7 @@ class Gate:
         self.done = 0
         self._seconds = 0.05  # moving average of one diagnosis
         self._lock: asyncio.Lock | None = None
+        self._thread: ThreadPoolExecutor | None = None
 
     @property
     def capacity(self) -> int:
@@ -76,15 +79,23 @@ class Gate:
         return {"Connection": "close"} if should_reconnect(self.board, self.admitted) else {}
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run `fn(*args)` in a thread when the slot is free (callers wait in arrival order)."""
-        import anyio.to_thread
+        """Run `fn(*args)` in the worker's diagnosis thread when the slot is free (callers wait
+        in arrival order).
 
+        One thread of its own (not anyio's pool: a lighter hop per request), so even a caller
+        that gives up waiting (a client gone) leaves the next diagnosis queued behind the
+        running one, never beside it.
+        """
         if self._lock is None:
             self._lock = asyncio.Lock()
+        if self._thread is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._thread = ThreadPoolExecutor(1, thread_name_prefix="deeproot-diagnose")
         async with self._lock:
             t0 = time.perf_counter()
             try:
-                return await anyio.to_thread.run_sync(fn, *args)
+                return await asyncio.get_running_loop().run_in_executor(self._thread, fn, *args)
             finally:
                 self.done += 1
                 self._seconds = 0.8 * self._seconds + 0.2 * (time.perf_counter() - t0)

@@ -174,8 +174,8 @@ def add_routes(app: "FastAPI", svc: "Service", css: str) -> None:
 
     @app.post("/result", include_in_schema=False)
     async def result(request: Request) -> HTMLResponse:
-        report, survey = await diagnose_request(svc, request)
-        doc = report.to_json()
+        done, survey = await diagnose_request(svc, request)
+        doc = done.doc
         return render(
             request, "result.html", lang=survey.lang, page="result", doc=doc,
             classes=_class_names(doc, survey.lang), demo_catalog=svc.demo_catalog,

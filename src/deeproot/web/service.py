@@ -98,6 +98,25 @@ def _many(form: Form, name: str) -> list[str]:
     return out
 
 
+def json_bytes(doc: Any) -> bytes:
+    """A document as `JSONResponse` renders it (UTF-8, no ASCII escapes, compact), byte for byte."""
+    import json
+
+    return json.dumps(
+        doc, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")
+    ).encode("utf-8")
+
+
+@dataclass(frozen=True)
+class Diagnosed:
+    """One diagnosis request's outcome: the report, its `deeproot.diagnose/1` document, and that
+    document as JSON bytes."""
+
+    report: Any
+    doc: dict[str, Any]
+    body: bytes
+
+
 class Service:
     """The worker's model, catalog and diagnosis gate."""
 
@@ -144,6 +163,13 @@ class Service:
             "provider": self.engine.provider,
             "classes": list(self.bundle.classes),
         }
+
+    def diagnose_document(self, photos: list[Any], survey: Survey) -> Diagnosed:
+        """`diagnose()`, its document and the JSON bytes the API sends, all in the diagnosis
+        thread, so the event loop only writes bytes."""
+        report = self.diagnose(photos, survey)
+        doc = report.to_json()
+        return Diagnosed(report, doc, json_bytes(doc))
 
     def diagnose(self, photos: list[Any], survey: Survey) -> Any:
         """Run `diagnose()` on in-memory photos (called in a worker thread, one at a time)."""
