@@ -83,3 +83,33 @@ def test_registry_starts_over_past_its_bound(monkeypatch, real_texts):
     assert tagging._REGISTRY[0] is not reg  # a fresh registry for the next batch
     both = _by_text({n: pa.concat_tables([first[n], second[n]]) for n in first})
     assert both == slow
+
+
+SPLIT_CASES = [
+    "정제수, 글리세린, 1,2-헥산다이올, 판테놀, 향료",  # a digit comma: not a separator
+    "정제수, 글리세린, 1,2,3-프로판트라이올, 판테놀, 향료",  # a run of digit commas
+    "정제수,,글리세린, , 판테놀,향료 ,멘톨 ",  # empty pieces and stray spaces
+    "정제수, 글리세린, 판테놀(1,000ppm), 향료, 멘톨",  # a comma inside parentheses
+    "정제수, 글리세린, 판테놀(덱스판테놀, 비타민), 향료, 멘톨",
+    "'정제수, 글리세린, 판테놀, 향료, 멘톨",  # a leading quote
+    "가" * 39 + ", 글리세린, 판테놀, 향료",  # the first comma at character 40 ...
+    "가" * 40 + ", 글리세린, 판테놀, 향료",  # ... and at 41 (the 40-character rule)
+    "정제수, 글리세린, 판테놀",  # three pieces only
+    "정제수, 글리세린\u00a0스테아레이트, 판테놀, 향료",  # outside the vectorised charset
+    "Water, Glycerin, 정제수, 향료, 멘톨",
+]
+
+
+def test_the_vectorised_split_agrees_with_the_per_text_split(real_texts):
+    """Every text, alone: the piece ids the vectorised path gives (or its refusal) equal the
+    per-text split's."""
+    reg = columnar.PieceRegistry({t: Tagger(t) for t in TAG_TABLES})
+    n_vec = 0
+    for text in real_texts + TRICKY + SPLIT_CASES:
+        arr = pa.array([text], pa.string())
+        taken = columnar._split_vectorised(reg, arr)[0]
+        n_vec += int(taken[0])
+        fast, flat, counts = columnar.split_plain(reg, arr)
+        e_fast, e_flat, e_counts = columnar._split_each(reg, [text])
+        assert (fast.tolist(), flat.tolist(), counts.tolist()) == (e_fast, e_flat, e_counts), text
+    assert n_vec > 600  # most real lists take the vectorised split

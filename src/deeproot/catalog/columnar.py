@@ -135,10 +135,107 @@ class PieceRegistry:
         return self._np
 
 
-def split_plain(registry: PieceRegistry, texts: list[str | None]
-                ) -> tuple[list[int], list[int], list[int]]:
+# Texts the vectorised split may take: printable ASCII and Hangul syllables only (so no control,
+# zero-width or compatibility character, nothing NFKC would change, and the only whitespace is
+# " "), Hangul somewhere, a comma in the first 40 characters, none of the characters that make
+# `simple_pieces` refuse a list, no comma inside parentheses (a superset of its check), no
+# leading quote, and no run of digit commas ("1,2,3-…", which a non-overlapping replace gets
+# wrong). Everything else goes through `simple_pieces` one text at a time, as before.
+# printable ASCII without & * : ; < > @ [ ] (simple_pieces refuses those), and Hangul syllables
+_VEC_CHARSET = r"^[\x20-\x25\x27-\x29\x2b-\x39\x3d\x3f\x41-\x5a\x5c\x5e-\x7e가-힣]+$"
+_VEC_REFUSE = (r"\([^()]*,[^()]*\)", r"^ *['\"`]", r"[0-9],[0-9],[0-9]")
+
+
+def _split_vectorised(registry: PieceRegistry, texts: Any) -> tuple[Any, Any, Any, Any]:
+    """The vectorised split of the texts it can take (`_VEC_CHARSET`, `_VEC_REFUSE`).
+
+    Returns (taken: bool per text, fast text indexes, their piece ids flattened, pieces per
+    text); a taken text that turns out not plain (three pieces or fewer, a wrapped name) is
+    taken and not fast: the full Tagger handles it.
+    """
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from deeproot.ingredients.parser import MAX_TEXT_CHARS, joins_with_next
+
+    ok = pc.and_kleene(pc.is_valid(texts), pc.match_substring_regex(texts, _VEC_CHARSET))
+    ok = pc.and_(ok, pc.less_equal(pc.utf8_length(texts), MAX_TEXT_CHARS))
+    ok = pc.and_(ok, pc.match_substring_regex(texts, "[가-힣]"))
+    ok = pc.and_(ok, pc.match_substring(pc.utf8_slice_codeunits(texts, 0, 40), ","))
+    for pattern in _VEC_REFUSE:
+        ok = pc.and_(ok, pc.invert(pc.match_substring_regex(texts, pattern)))
+    taken = np.asarray(ok.fill_null(False), dtype=bool)
+    idx = np.flatnonzero(taken)
+    empty = np.empty(0, dtype=np.int64)
+    if not len(idx):
+        return taken, empty, empty, empty
+    sub = texts.take(pa.array(idx))
+    # commas between digits ("1,2-헥산다이올") are not separators
+    glued = pc.replace_substring_regex(sub, r"([0-9]),([0-9])", "\\1\x01\\2")
+    lists = pc.split_pattern(glued, ",")
+    flat = pc.utf8_trim(pc.replace_substring(lists.flatten(), "\x01", ","), " ")
+    keep = np.asarray(pc.not_equal(pc.utf8_length(flat), 0), dtype=bool)
+    owner = np.repeat(np.arange(len(idx)), np.asarray(lists.value_lengths(), dtype=np.int64))
+    owner = owner[keep]
+    flat = flat.filter(pa.array(keep))
+    counts = np.bincount(owner, minlength=len(idx))
+    enc = pc.dictionary_encode(flat).combine_chunks() if isinstance(
+        flat, pa.ChunkedArray) else pc.dictionary_encode(flat)
+    uniq = enc.dictionary.to_pylist()
+    piece_id = registry.piece_id
+    ids = registry.ids
+    map_ids = np.fromiter(
+        (ids[p] if p in ids else piece_id(p) for p in uniq), dtype=np.int64, count=len(uniq)
+    )
+    codes = np.asarray(enc.indices, dtype=np.int64)
+    pids = map_ids[codes]
+    good = counts > 3
+    # a wrapped name ("하이드로제네이티드, 폴리데센"): an unknown piece the next one completes
+    known = np.asarray(registry.known, dtype=bool)
+    suspect = np.flatnonzero(~known[pids])
+    if len(suspect):
+        d = registry.first.dictionary
+        last = np.cumsum(counts) - 1
+        is_last = np.zeros(len(pids), dtype=bool)
+        is_last[last[counts > 0]] = True
+        for k in suspect:
+            t = owner[k]
+            if good[t] and not is_last[k] and joins_with_next(
+                uniq[codes[k]], uniq[codes[k + 1]], d
+            ):
+                good[t] = False
+    fast_local = np.flatnonzero(good)
+    return taken, idx[fast_local], pids[good[owner]], counts[fast_local]
+
+
+def split_plain(registry: PieceRegistry, texts: Any) -> tuple[Any, Any, Any]:
     """Which texts the fast path takes: (their indexes, piece ids of all of them flattened, the
-    number of pieces of each). The others are left to `Tagger.tag`."""
+    number of pieces of each). The others are left to `Tagger.tag`.
+
+    `texts`: an Arrow string array (the vectorised split takes most lists, see
+    `_split_vectorised`) or a list of str / None (one text at a time).
+    """
+    import numpy as np
+    import pyarrow as pa
+
+    if isinstance(texts, list):
+        texts = pa.array(texts, pa.string())
+    taken, v_fast, v_flat, v_counts = _split_vectorised(registry, texts)
+    rest = np.flatnonzero(~taken)
+    p_fast, p_flat, p_counts = _split_each(
+        registry, [texts[int(i)].as_py() for i in rest]
+    )
+    return (
+        np.concatenate([v_fast, rest[np.asarray(p_fast, dtype=np.int64)]]),
+        np.concatenate([v_flat, np.asarray(p_flat, dtype=np.int64)]),
+        np.concatenate([v_counts, np.asarray(p_counts, dtype=np.int64)]),
+    )
+
+
+def _split_each(registry: PieceRegistry, texts: list[str | None]
+                ) -> tuple[list[int], list[int], list[int]]:
+    """`split_plain` one text at a time, with the Tagger's own checks (`simple_pieces`)."""
     from deeproot.ingredients.parser import joins_with_next, simple_pieces, strip_controls
     from deeproot.ingredients.tagger import check_text
 
@@ -193,8 +290,8 @@ def _first_rows(keys: Any) -> Any:
     return np.sort(first)
 
 
-def assemble(registry: PieceRegistry, hashes: list[str], fast: list[int], flat: list[int],
-             counts: list[int]) -> dict[str, dict[str, Any]]:
+def assemble(registry: PieceRegistry, hashes: list[str], fast: Any, flat: Any, counts: Any
+             ) -> dict[str, dict[str, Any]]:
     """Result columns (Arrow arrays or scalars per column name) of the fast texts, in the order
     `catalog.tagging` writes them: per text its matches (table by table), flags, ingredients."""
     import numpy as np

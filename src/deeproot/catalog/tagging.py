@@ -139,7 +139,8 @@ _TAGGERS: dict[str, Any] = {}
 _REGISTRY: list[Any] = []
 
 
-def _tag_batch(pairs: list[tuple[str, str]], columnar: bool = True) -> dict[str, Any]:
+def _tag_batch(pairs: list[tuple[str, str]], columnar: bool = True, texts: Any = None
+               ) -> dict[str, Any]:
     """Tag (text_hash, text) pairs into one Arrow table per result table; runs in the build
     process or in a worker process (so the column building is spread over the workers too, and
     what travels back is Arrow buffers, not millions of pickled tuples).
@@ -147,6 +148,7 @@ def _tag_batch(pairs: list[tuple[str, str]], columnar: bool = True) -> dict[str,
     Plain comma lists go through `catalog.columnar` (each distinct piece tagged once, rows put
     together by indexing); the rest, and everything when `columnar` is False, through
     `Tagger.tag` one text at a time. Both give the same rows (tests compare them).
+    `texts`: the same texts as an Arrow string array, when the caller has one (saves a copy).
     """
     import pyarrow as pa
 
@@ -157,16 +159,17 @@ def _tag_batch(pairs: list[tuple[str, str]], columnar: bool = True) -> dict[str,
         _TAGGERS.update({t: Tagger(t) for t in TAG_TABLES})
     schemas = _schemas()
     parts: list[dict[str, Any]] = []
-    fast: list[int] = []
+    fast: Any = ()
     if columnar:
         if not _REGISTRY or len(_REGISTRY[0].known) > col.MAX_PIECES:
             _REGISTRY[:] = [col.PieceRegistry(_TAGGERS)]
         reg = _REGISTRY[0]
-        fast, flat, counts = col.split_plain(reg, [t for _, t in pairs])
-        if fast:
+        fast, flat, counts = col.split_plain(
+            reg, [t for _, t in pairs] if texts is None else texts)
+        if len(fast):
             parts.append(col.assemble(reg, [h for h, _ in pairs], fast, flat, counts))
     acc = _columns()
-    skip = set(fast)
+    skip = set(fast.tolist()) if len(fast) else set()
     for i, (h, text) in enumerate(pairs):
         if i not in skip:
             _rows(h, text, _TAGGERS, acc)
@@ -222,7 +225,7 @@ def _tag_to_files(batch: Any, folder: str, seq: int) -> int:
     import pyarrow.parquet as pq
 
     pairs = list(zip(batch.column(0).to_pylist(), batch.column(1).to_pylist(), strict=True))
-    out = _tag_batch(pairs)
+    out = _tag_batch(pairs, texts=batch.column(1))
     for name, table in out.items():  # scratch files read once: no compression
         pq.write_table(table, os.path.join(folder, f"{name}-{seq:06d}.parquet"),
                        compression="none")
