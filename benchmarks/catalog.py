@@ -111,7 +111,8 @@ def write_crawl(out: Path, crawl_id: str, at: datetime, rows: dict) -> None:
     (part / "_SUCCESS").write_text("")
     (out / "crawls").mkdir(exist_ok=True)
     (out / "crawls" / f"{crawl_id}.json").write_text(
-        json.dumps({"crawl_id": crawl_id, "status": "complete"})
+        # as the crawler's manifest: its start time dates the carried-forward records
+        json.dumps({"crawl_id": crawl_id, "status": "complete", "started_at": at.isoformat()})
     )
 
 

@@ -246,3 +246,23 @@ def test_an_incremental_build_tags_the_new_crawls_texts_and_retag_tags_all(
     assert build(store, db, retag=True).texts_tagged == 2
     assert q(db, "SELECT count(*) FROM texts") == [(2,)]
     assert q(db, summary + " ORDER BY text_hash") == rows  # ... is redone by a retag
+
+
+def test_carried_records_without_a_manifest_start_get_the_first_fresh_record_time(tmp_path: Path):
+    """No started_at in the manifest: the crawl's earliest fresh record dates its carried ones;
+    the crawls table keeps started_at NULL (unknown)."""
+    from datetime import timedelta
+
+    store, db = tmp_path / "store", tmp_path / "c.duckdb"
+    t_fresh = T2 + timedelta(minutes=5)
+    write_crawl(store, "c2", [
+        rec("c2", t_fresh + timedelta(minutes=30), "A000000000001", "shampoo", price=1,
+            reviews=1, text=OLD),
+        rec("c2", t_fresh, "A000000000002", "shampoo", price=1, reviews=1, text=OLD),
+        rec("c2", T1, "A000000000003", "shampoo", price=1, reviews=1, text=NEW)
+        | {"carried": True},
+    ])
+    build(store, db)
+    assert q(db, "SELECT crawled_at FROM crawl_records WHERE goods_no = 'A000000000003'") == [
+        (t_fresh,)]
+    assert q(db, "SELECT started_at FROM crawls") == [(None,)]

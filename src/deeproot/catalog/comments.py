@@ -17,7 +17,8 @@ TABLES: dict[str, str] = {
     "text_matches": "Stored: evidence that a text serves a scalp type (ingredient x type x table).",
     "text_flags": "Stored: evidence that a text carries a flag (allergen, free-of family ...).",
     "functional_claims": "Derived: each distinct functional-cosmetic notice text and its claims.",
-    "text_flag_summary": "Derived: per text, its flags, allergens and flag bit mask.",
+    "text_flag_summary": "Derived, kept per text (only new texts are added): its flags, allergens "
+    "and flag bit mask.",
     "product_categories": "Derived serving table: current listings (latest crawl per category).",
     "products": "Derived serving table: the latest state of every product ever crawled.",
     "recommend_index": "Derived serving table for recommend: per listed product and category.",

