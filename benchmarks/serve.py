@@ -15,8 +15,10 @@ is read whole and checked: HTTP 200 and a `deeproot.diagnose/1` document with si
   that off);
 - memory per worker (peak RSS, VmHWM, of each worker process);
 - the model alone (input -> probabilities) and the library call `diagnose()` in this process
-  with the same photo and catalog, so the server's own overhead (HTTP, multipart, JSON,
-  scheduling) = HTTP latency at 1 client - `diagnose()` time, as a share of the model-only time.
+  with the same photo and catalog, run in turn with one HTTP request to the 1-worker server
+  (model, diagnose(), HTTP, model, ...: load drifting on a shared machine weighs on all three
+  alike), so the server's own overhead (HTTP, multipart, queueing, JSON) = HTTP p50 -
+  `diagnose()` p50, as a share of the model-only p50.
 
     .venv/bin/python benchmarks/serve.py [--seconds 10] [--clients 1,8] [--workers 1,2]
         [--no-rebalance] [--bundle DIR] [--db FILE] [--json OUT]
@@ -36,6 +38,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -249,7 +252,8 @@ def serve(bundle: Path, db: Path, workers: int, port: int, queue: int,
     return proc
 
 
-def in_process(bundle: Path, db: Path, photo: bytes, runs: int) -> dict:
+def in_process(bundle: Path, db: Path, photo: bytes) -> dict:
+    """The model alone and `diagnose()` in this process (cores threads, as one worker has)."""
     os.environ["DEEPROOT_THREADS"] = str(len(os.sched_getaffinity(0)))
     from deeproot.diagnose import infer
     from deeproot.diagnose.bundle import load_bundle
@@ -259,23 +263,60 @@ def in_process(bundle: Path, db: Path, photo: bytes, runs: int) -> dict:
     b = load_bundle(bundle)
     eng = infer.engine(b, "cpu")
     img = load_photo(PhotoInput("scalp.jpg", photo), min_size=480).image
+    return {
+        "model": lambda: eng.predict([img]),
+        "diagnose": lambda: diagnose(
+            [PhotoInput("scalp.jpg", photo)], models=bundle, device="cpu", db=db,
+            survey_type="건성", concerns=["hair_loss"], categories=["shampoo", "scalp_tonic"]),
+    }
 
-    def timed(fn) -> tuple[float, float]:
-        for _ in range(5):
-            fn()
-        xs = []
-        for _ in range(runs):
-            t = time.perf_counter()
-            fn()
-            xs.append((time.perf_counter() - t) * 1000)
-        return pct(xs, 0.5), pct(xs, 0.95)
 
-    model = timed(lambda: eng.predict([img]))
-    lib = timed(lambda: diagnose([PhotoInput("scalp.jpg", photo)], models=bundle, device="cpu",
-                                 db=db, survey_type="건성", concerns=["hair_loss"],
-                                 categories=["shampoo", "scalp_tonic"]))
-    return {"model_p50": model[0], "model_p95": model[1], "diagnose_p50": lib[0],
-            "diagnose_p95": lib[1]}
+def http_once(port: int, req: bytes) -> Callable[[], None]:
+    """One request at a time on one keep-alive connection (a plain blocking socket)."""
+    s = socket.create_connection(("127.0.0.1", port))
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    buf = bytearray()
+
+    def once() -> None:
+        s.sendall(req)
+        while b"\r\n\r\n" not in buf:
+            buf.extend(s.recv(65536))
+        i = buf.index(b"\r\n\r\n")
+        head = bytes(buf[:i])
+        length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+        del buf[: i + 4]
+        while len(buf) < length:
+            buf.extend(s.recv(65536))
+        body = bytes(buf[:length])
+        del buf[:length]
+        problem = check_answer(int(head.split(b" ", 2)[1]), body)
+        if problem:
+            raise SystemExit(f"overhead run: {problem}")
+
+    return once
+
+
+def interleaved(fns: dict[str, Callable[[], object]], runs: int, block: int = 10) -> dict:
+    """p50/p95 (ms) of each function, run in turns of `block` calls (a x 10, b x 10, c x 10, a x
+    10 ...) so that load changing on a shared machine weighs on all of them alike. The first call
+    of each turn is not counted: the server and this process each hold their own copy of the
+    model's weights (~30 MB for B1), and the first call after the other process ran reads them
+    back into the caches (measured: 1-2 ms more when the calls alternate one by one)."""
+    for _ in range(3):
+        for fn in fns.values():
+            fn()
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    for _ in range(max(1, runs // (block - 1))):
+        for k, fn in fns.items():
+            for i in range(block):
+                t = time.perf_counter()
+                fn()
+                if i:
+                    times[k].append((time.perf_counter() - t) * 1000)
+    out = {}
+    for k, xs in times.items():
+        out[f"{k}_p50"], out[f"{k}_p95"] = pct(xs, 0.5), pct(xs, 0.95)
+    return out
 
 
 def main() -> None:
@@ -284,7 +325,7 @@ def main() -> None:
     ap.add_argument("--warmup", type=float, default=2.0)
     ap.add_argument("--clients", default="1,8")
     ap.add_argument("--workers", default="1,2")
-    ap.add_argument("--runs", type=int, default=40)
+    ap.add_argument("--runs", type=int, default=60, help="interleaved runs for the overhead")
     ap.add_argument("--bundle", type=Path, help="a bundle instead of the random 240 px B1")
     ap.add_argument("--no-rebalance", action="store_true",
                     help="DEEPROOT_SERVE_REBALANCE=0: leave connections where the kernel put them")
@@ -300,21 +341,41 @@ def main() -> None:
     bundle = args.bundle or export_bundle(tmp / "b1-240")
     db = args.db or build_demo_catalog(tmp / "catalog")
     req = request_bytes(photo)
-    figures: dict = {"in_process": in_process(bundle, db, photo, args.runs), "served": []}
-    ip = figures["in_process"]
-    print(f"in process ({len(os.sched_getaffinity(0))} threads): model only p50 "
-          f"{ip['model_p50']:.1f} ms (p95 {ip['model_p95']:.1f}), diagnose() with catalog p50 "
-          f"{ip['diagnose_p50']:.1f} ms (p95 {ip['diagnose_p95']:.1f})")
-    print(f"{'workers':>7} {'clients':>7} {'diag/s':>8} {'p50 ms':>8} {'p95 ms':>8} "
-          f"{'errors':>6} {'CPU ms/diag':>11} {'client CPU ms':>13} {'conns/worker':>12} "
-          f"{'peak RSS/worker MB':>19}")
-    for w in [int(x) for x in args.workers.split(",")]:
+    fns = in_process(bundle, db, photo)
+    workers = [int(x) for x in args.workers.split(",")]
+    figures: dict = {"served": []}
+
+    def show(ip: dict) -> None:
+        figures["in_process"] = ip
+        print(f"in process ({len(os.sched_getaffinity(0))} threads): model only p50 "
+              f"{ip['model_p50']:.1f} ms (p95 {ip['model_p95']:.1f}), diagnose() with catalog p50 "
+              f"{ip['diagnose_p50']:.1f} ms (p95 {ip['diagnose_p95']:.1f})")
+        if "http_p50" in ip:
+            over = ip["http_p50"] - ip["diagnose_p50"]
+            figures["overhead_ms"] = over
+            print(f"one request at a time to 1 worker, interleaved with the two above: p50"
+                  f" {ip['http_p50']:.1f} ms (p95 {ip['http_p95']:.1f}); server overhead"
+                  f" {ip['http_p50']:.1f} - {ip['diagnose_p50']:.1f} = {over:.1f} ms ="
+                  f" {100 * over / ip['model_p50']:.0f}% of the model-only time"
+                  f" ({100 * over / ip['diagnose_p50']:.0f}% of diagnose())")
+
+    if 1 not in workers:
+        show(interleaved(fns, args.runs))
+    header = (f"{'workers':>7} {'clients':>7} {'diag/s':>8} {'p50 ms':>8} {'p95 ms':>8} "
+              f"{'errors':>6} {'CPU ms/diag':>11} {'client CPU ms':>13} {'conns/worker':>12} "
+              f"{'peak RSS/worker MB':>19}")
+    if 1 not in workers:
+        print(header)
+    for w in workers:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
         proc = serve(bundle, db, w, port, queue=64, rebalance=not args.no_rebalance)
         try:
             pids = worker_pids(proc, w)
+            if w == 1:  # the server's own overhead: HTTP against the library, interleaved
+                show(interleaved({**fns, "http": http_once(port, req)}, args.runs))
+                print(header)
             for c in [int(x) for x in args.clients.split(",")]:
                 cpu0 = sum(cpu_s(p) for p in pids)
                 r = load(port, req, c, args.seconds, args.warmup, pids)
@@ -338,13 +399,6 @@ def main() -> None:
                 proc.wait(20)
             except subprocess.TimeoutExpired:
                 proc.kill()
-    one = next((r for r in figures["served"] if r["workers"] == 1 and r["clients"] == 1), None)
-    if one:
-        over = one["p50"] - ip["diagnose_p50"]
-        figures["overhead_ms"] = over
-        print(f"server overhead at 1 client: {one['p50']:.1f} - {ip['diagnose_p50']:.1f} ="
-              f" {over:.1f} ms = {100 * over / ip['model_p50']:.0f}% of the model-only time"
-              f" ({100 * over / ip['diagnose_p50']:.0f}% of diagnose())")
     best = min(r["cpu_ms"] for r in figures["served"])
     print(f"server CPU per diagnosis: {best:.1f} ms at best -> on {len(os.sched_getaffinity(0))}"
           f" idle cores at most {1000 * len(os.sched_getaffinity(0)) / best:.0f} diagnoses/s")
