@@ -272,6 +272,7 @@ def print_stages(res: dict) -> None:
               f"CPU {m['cpu']:6.1f} s  peak RSS {m['rss_mb']:5.0f} MB")
     print(f"  {'other (plan, fingerprints, checkpoint)':<36} {rest:6.1f} s "
           f"{100 * rest / tot['s']:4.0f}%  CPU {rest_cpu:6.1f} s")
+    print(f"  {'total':<36} {tot['s']:6.1f} s  100%  CPU {tot['cpu']:6.1f} s")
 
 
 def timed_build(
