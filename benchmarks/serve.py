@@ -14,6 +14,8 @@ is read whole and checked: HTTP 200 and a `deeproot.diagnose/1` document with si
   client to reconnect (`Connection: close` from `deeproot.web.balance`; `--no-rebalance` turns
   that off);
 - memory per worker (peak RSS, VmHWM, of each worker process);
+- "others": cores the rest of the machine used meanwhile (from /proc/stat, less the server and
+  the clients), to tell a quiet run from one that shared the cores;
 - the model alone (input -> probabilities) and the library call `diagnose()` in this process
   with the same photo and catalog, run in turn with one HTTP request to the 1-worker server
   (model, diagnose(), HTTP, model, ...: load drifting on a shared machine weighs on all three
@@ -209,6 +211,12 @@ def cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def busy_s() -> float:
+    """CPU seconds all processes of this machine have used (from /proc/stat)."""
+    f = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (sum(f[:8]) - f[3] - f[4]) / os.sysconf("SC_CLK_TCK")  # all but idle and iowait
+
+
 def hwm_kb(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -363,7 +371,7 @@ def main() -> None:
         show(interleaved(fns, args.runs))
     header = (f"{'workers':>7} {'clients':>7} {'diag/s':>8} {'p50 ms':>8} {'p95 ms':>8} "
               f"{'errors':>6} {'CPU ms/diag':>11} {'client CPU ms':>13} {'conns/worker':>12} "
-              f"{'peak RSS/worker MB':>19}")
+              f"{'peak RSS/worker MB':>19} {'others':>6}")
     if 1 not in workers:
         print(header)
     for w in workers:
@@ -377,17 +385,20 @@ def main() -> None:
                 show(interleaved({**fns, "http": http_once(port, req)}, args.runs))
                 print(header)
             for c in [int(x) for x in args.clients.split(",")]:
-                cpu0 = sum(cpu_s(p) for p in pids)
+                cpu0, all0, t0 = sum(cpu_s(p) for p in pids), busy_s(), time.perf_counter()
                 r = load(port, req, c, args.seconds, args.warmup, pids)
-                cpu1 = sum(cpu_s(p) for p in pids)
+                cpu1, all1, t1 = sum(cpu_s(p) for p in pids), busy_s(), time.perf_counter()
                 r["cpu_ms"] = 1000 * (cpu1 - cpu0) / max(1, r["total"])  # warm-up included
+                # what the rest of the machine took meanwhile (a shared box): cores in use
+                r["others_cores"] = max(0.0, (all1 - all0) - (cpu1 - cpu0)
+                                        - r["client_cpu_ms"] * r["total"] / 1000) / (t1 - t0)
                 mem = [hwm_kb(p) / 1024 for p in pids]
                 r.update(workers=w, clients=c, rss_mb=mem)
                 figures["served"].append(r)
                 print(f"{w:>7} {c:>7} {r['rps']:>8.1f} {r['p50']:>8.1f} {r['p95']:>8.1f} "
                       f"{r['errors']:>6} {r['cpu_ms']:>11.1f} {r['client_cpu_ms']:>13.1f} "
                       f"{'/'.join(map(str, r['connections'])):>12} "
-                      f"{' / '.join(f'{m:.0f}' for m in mem):>19}")
+                      f"{' / '.join(f'{m:.0f}' for m in mem):>19} {r['others_cores']:>6.2f}")
                 if r["errors"]:
                     print(f"        errors: {', '.join(r['error_kinds'])}")
                 if r["reconnects"]:
