@@ -9,9 +9,13 @@ formulas), peak memory, database size, and warm `recommend()` latency.
 
     .venv/bin/python benchmarks/catalog.py [--products 1000000] [--texts 100000] [--workers 2]
         [--memory-limit 2GB] [--stages] [--dir DIR --reuse-store] [--builds-only]
+        [--shape plain|real]
 
-`--stages` prints, for each build, every stage's wall seconds, share, CPU seconds (the build
-process and its tagging workers: use these on a shared box) and peak RSS.
+`--shape real` draws the lists from the real crawl's own lists (option groups, notes, line
+breaks) with names swapped, so about a third need the full parser as on the real crawl; the
+default draws plain comma lists. `--stages` prints, for each build, every stage's wall seconds,
+share, CPU seconds (the build process and its tagging workers: use these on a shared box) and peak
+RSS.
 """
 
 from __future__ import annotations
@@ -86,6 +90,48 @@ def make_pool(rng, n_texts: int, dist) -> list[str]:
     return pool
 
 
+def make_pool_real(rng, n_texts: int, dist) -> list[str]:
+    """Lists shaped like the real ones: each is a real list of the crawl (option groups, `*`
+    notes, headers, line breaks and all) with about 30% of its ingredient names swapped for names
+    drawn from the real frequencies, so the share of lists that need the full parser is the real
+    crawl's, and almost every list is distinct."""
+    import numpy as np
+
+    from deeproot.catalog.csv_import import read_csvs
+    from deeproot.ingredients import parse
+
+    names, counts = dist[0], dist[1]
+    p = np.asarray(counts, float) / sum(counts)
+    templates = []
+    for r in read_csvs([CRAWL]).records:
+        text = r["ingredients_text"]
+        if not text or not text.strip():
+            continue
+        spans, cursor = [], 0
+        for tok in parse(text).tokens:
+            at = text.find(tok.name, cursor)
+            if at >= 0:
+                spans.append((at, at + len(tok.name)))
+                cursor = at + len(tok.name)
+        templates.append((text, spans))
+    pick = rng.integers(0, len(templates), size=n_texts)
+    pool = []
+    for k in pick:
+        text, spans = templates[k]
+        swap = rng.random(len(spans)) < 0.3
+        new = rng.choice(len(names), size=int(swap.sum()), p=p)
+        out, last, j = [], 0, 0
+        for (a, b), sw in zip(spans, swap, strict=True):
+            if sw:
+                out.append(text[last:a])
+                out.append(names[new[j]])
+                j += 1
+                last = b
+        out.append(text[last:])
+        pool.append("".join(out))
+    return pool
+
+
 def write_crawl(out: Path, crawl_id: str, at: datetime, rows: dict) -> None:
     """One complete crawl in the crawler's layout (docs/crawler.md), written here directly."""
     import pyarrow as pa
@@ -116,13 +162,13 @@ def write_crawl(out: Path, crawl_id: str, at: datetime, rows: dict) -> None:
     )
 
 
-def make_store(out: Path, n: int, n_texts: int, seed: int = 7) -> None:
+def make_store(out: Path, n: int, n_texts: int, seed: int = 7, shape: str = "plain") -> None:
     import numpy as np
 
     rng = np.random.default_rng(seed)
     dist = real_distributions()
     t0 = time.perf_counter()
-    pool = make_pool(rng, n_texts, dist)
+    pool = (make_pool_real if shape == "real" else make_pool)(rng, n_texts, dist)
     stars, brands = dist[4], dist[5]
     cats = list(WEIGHTS)
     w = np.asarray(list(WEIGHTS.values()), float)
@@ -355,12 +401,15 @@ def main() -> None:
     ap.add_argument("--memory-limit", default="2GB", help="DuckDB memory limit of the builds")
     ap.add_argument("--stages", action="store_true", help="time every build stage (wall, CPU)")
     ap.add_argument("--builds-only", action="store_true", help="skip the latency figures")
+    ap.add_argument("--shape", choices=("plain", "real"), default="plain",
+                    help="plain: comma lists from the real token distribution; real: the real "
+                         "crawl's lists (groups, notes, line breaks) with names swapped")
     args = ap.parse_args()
     work = args.dir or Path(tempfile.mkdtemp(prefix="deeproot-bench-"))
     store, db = work / "store", work / "catalog.duckdb"
     try:
         if not (args.reuse_store and store.is_dir()):
-            make_store(store, args.products, args.texts)
+            make_store(store, args.products, args.texts, shape=args.shape)
         for f in work.glob("catalog.duckdb*"):
             shutil.rmtree(f) if f.is_dir() else f.unlink()
         shutil.move(str(store / "products" / "crawl_id=bench-2"), work / "held")
