@@ -20,7 +20,9 @@ is read whole and checked: HTTP 200 and a `deeproot.diagnose/1` document with si
   with the same photo and catalog, run in turn with one HTTP request to the 1-worker server
   (model, diagnose(), HTTP, model, ...: load drifting on a shared machine weighs on all three
   alike), so the server's own overhead (HTTP, multipart, queueing, JSON) = HTTP p50 -
-  `diagnose()` p50, as a share of the model-only p50.
+  `diagnose()` p50, as a share of the model-only p50; and, per answer, the time the client
+  waited beyond the server's own `diagnose()` call (its `Server-Timing` header), which leaves
+  out what differs between two processes (caches, the other process's copy of the weights).
 
     .venv/bin/python benchmarks/serve.py [--seconds 10] [--clients 1,8] [--workers 1,2]
         [--no-rebalance] [--bundle DIR] [--db FILE] [--json OUT]
@@ -103,7 +105,7 @@ async def client(port: int, req: bytes, stop_at: float, out: list, errors: list,
                 writer.write(req)
                 head = await reader.readuntil(b"\r\n\r\n")
                 status = int(head.split(b" ", 2)[1])
-                length, close = 0, False
+                length, close, inside = 0, False, float("nan")
                 for line in head.split(b"\r\n")[1:]:
                     k, _, v = line.partition(b":")
                     k = k.strip().lower()
@@ -111,6 +113,8 @@ async def client(port: int, req: bytes, stop_at: float, out: list, errors: list,
                         length = int(v)
                     elif k == b"connection":
                         close = v.strip().lower() == b"close"
+                    elif k == b"server-timing" and v.strip().startswith(b"diagnose;dur="):
+                        inside = float(v.strip()[13:])  # ms in diagnose() itself
                 body = await reader.readexactly(length)
             except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError,
                     ValueError, IndexError) as exc:
@@ -121,7 +125,7 @@ async def client(port: int, req: bytes, stop_at: float, out: list, errors: list,
             t1 = time.perf_counter()
             problem = check_answer(status, body)
             if problem is None:
-                out.append((t1, t1 - t0))
+                out.append((t1, t1 - t0, inside))
             else:
                 errors.append(problem)
             if close:  # the server asked for a new connection (balance.py): open one
@@ -188,10 +192,13 @@ def load(port: int, req: bytes, clients: int, seconds: float, warmup: float,
     loop_run(run())
     client_cpu = time.process_time() - cpu0
     lo, hi = t0 + warmup, t0 + warmup + seconds
-    lat = [dt * 1000 for r in results for (t, dt) in r if lo <= t <= hi]
+    lat = [dt * 1000 for r in results for (t, dt, _) in r if lo <= t <= hi]
+    # per answer: what the client waited beyond the diagnose() call (Server-Timing)
+    beyond = [dt * 1000 - ms for r in results for (t, dt, ms) in r if lo <= t <= hi and ms == ms]
     total = sum(len(r) for r in results)
     return {"n": len(lat), "total": total, "rps": len(lat) / seconds,
             "p50": pct(lat, 0.5), "p95": pct(lat, 0.95), "p99": pct(lat, 0.99),
+            "beyond_diagnose_p50": pct(beyond, 0.5),
             "errors": len(errors), "error_kinds": sorted(set(map(str, errors)))[:5],
             "client_cpu_ms": 1000 * client_cpu / max(1, total), "connections": spread,
             "reconnects": reconnects[0]}
@@ -410,6 +417,13 @@ def main() -> None:
                 proc.wait(20)
             except subprocess.TimeoutExpired:
                 proc.kill()
+    one = next((r for r in figures["served"] if r["workers"] == 1 and r["clients"] == 1), None)
+    ip = figures.get("in_process", {})
+    if one and one["beyond_diagnose_p50"] == one["beyond_diagnose_p50"] and "model_p50" in ip:
+        b = one["beyond_diagnose_p50"]
+        figures["overhead_per_answer_ms"] = b
+        print(f"1 worker, 1 client: each answer waited p50 {b:.2f} ms beyond its own diagnose()"
+              f" call (Server-Timing) = {100 * b / ip['model_p50']:.0f}% of the model-only time")
     best = min(r["cpu_ms"] for r in figures["served"])
     print(f"server CPU per diagnosis: {best:.1f} ms at best -> on {len(os.sched_getaffinity(0))}"
           f" idle cores at most {1000 * len(os.sched_getaffinity(0)) / best:.0f} diagnoses/s")

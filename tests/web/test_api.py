@@ -63,6 +63,11 @@ def test_diagnose_answers_exactly_the_cli_document(client, service, photo, no_di
     # serialised in the diagnosis thread: byte for byte what JSONResponse(document) sends
     assert r.content == JSONResponse(expected).body
     assert r.headers["content-type"] == "application/json"
+    import re
+
+    # the diagnose() call's own duration, so clients can tell it from the service's overhead
+    assert re.fullmatch(r"diagnose;dur=\d+\.\d\d", r.headers["server-timing"])
+    assert 0 < float(r.headers["server-timing"].split("=")[1]) < r.elapsed.total_seconds() * 1000
     doc = r.json()
     assert doc["schema"] == "deeproot.diagnose/1"
     dx = doc["photos"][0]["diagnosis"]

@@ -121,7 +121,7 @@ def add_routes(app: "FastAPI", svc: "Service") -> None:
             raise HttpError(422, first, "unreadable_photo", extra={"report": doc})
         # serialised in the diagnosis thread, exactly as JSONResponse(doc) would be
         return Response(done.body, media_type="application/json",
-                        headers=svc.gate.reconnect_headers())
+                        headers={**done.timing_headers(), **svc.gate.reconnect_headers()})
 
     @app.get(
         "/api/recommend",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -115,6 +116,12 @@ class Diagnosed:
     report: Any
     doc: dict[str, Any]
     body: bytes
+    seconds: float = 0.0  # the `diagnose()` call alone
+
+    def timing_headers(self) -> dict[str, str]:
+        """`Server-Timing` with the `diagnose()` call's duration: what a client waited beyond
+        it is the service's own overhead (HTTP, upload, queue, JSON)."""
+        return {"Server-Timing": f"diagnose;dur={self.seconds * 1000:.2f}"}
 
 
 class Service:
@@ -167,9 +174,11 @@ class Service:
     def diagnose_document(self, photos: list[Any], survey: Survey) -> Diagnosed:
         """`diagnose()`, its document and the JSON bytes the API sends, all in the diagnosis
         thread, so the event loop only writes bytes."""
+        t0 = time.perf_counter()
         report = self.diagnose(photos, survey)
+        seconds = time.perf_counter() - t0
         doc = report.to_json()
-        return Diagnosed(report, doc, json_bytes(doc))
+        return Diagnosed(report, doc, json_bytes(doc), seconds)
 
     def diagnose(self, photos: list[Any], survey: Survey) -> Any:
         """Run `diagnose()` on in-memory photos (called in a worker thread, one at a time)."""
