@@ -286,8 +286,9 @@ def in_process(bundle: Path, db: Path, photo: bytes) -> dict:
     }
 
 
-def http_once(port: int, req: bytes) -> Callable[[], None]:
-    """One request at a time on one keep-alive connection (a plain blocking socket)."""
+def http_once(port: int, req: bytes, inside: list[float]) -> Callable[[], None]:
+    """One request at a time on one keep-alive connection (a plain blocking socket); the
+    server's own diagnose() time of each answer (Server-Timing) goes to `inside`."""
     s = socket.create_connection(("127.0.0.1", port))
     s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     buf = bytearray()
@@ -304,6 +305,8 @@ def http_once(port: int, req: bytes) -> Callable[[], None]:
             buf.extend(s.recv(65536))
         body = bytes(buf[:length])
         del buf[:length]
+        timing = head.lower().split(b"server-timing: diagnose;dur=")
+        inside.append(float(timing[1].split(b"\r\n")[0]) if len(timing) > 1 else float("nan"))
         problem = check_answer(int(head.split(b" ", 2)[1]), body)
         if problem:
             raise SystemExit(f"overhead run: {problem}")
@@ -373,6 +376,9 @@ def main() -> None:
                   f" {ip['http_p50']:.1f} - {ip['diagnose_p50']:.1f} = {over:.1f} ms ="
                   f" {100 * over / ip['model_p50']:.0f}% of the model-only time"
                   f" ({100 * over / ip['diagnose_p50']:.0f}% of diagnose())")
+            print(f"  the same requests' diagnose() call inside the server (Server-Timing): p50"
+                  f" {ip['served_diagnose_p50']:.1f} ms, so they waited"
+                  f" {ip['http_p50'] - ip['served_diagnose_p50']:.1f} ms beyond it")
 
     if 1 not in workers:
         show(interleaved(fns, args.runs))
@@ -389,7 +395,10 @@ def main() -> None:
         try:
             pids = worker_pids(proc, w)
             if w == 1:  # the server's own overhead: HTTP against the library, interleaved
-                show(interleaved({**fns, "http": http_once(port, req)}, args.runs))
+                inside: list[float] = []
+                ip = interleaved({**fns, "http": http_once(port, req, inside)}, args.runs)
+                ip["served_diagnose_p50"] = pct([x for x in inside if x == x], 0.5)
+                show(ip)
                 print(header)
             for c in [int(x) for x in args.clients.split(",")]:
                 cpu0, all0, t0 = sum(cpu_s(p) for p in pids), busy_s(), time.perf_counter()
