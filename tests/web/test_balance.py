@@ -108,3 +108,36 @@ def test_rebalance_switch(monkeypatch) -> None:
     monkeypatch.setenv(balance.SWITCH, "maybe")
     with pytest.raises(InputError, match="DEEPROOT_SERVE_REBALANCE='maybe': give 1"):
         balance.enabled()
+
+
+@pytest.mark.parametrize(("workers", "switch", "board"), [(2, "", True), (1, "", False),
+                                                          (2, "0", False)])
+def test_serve_shares_a_board_between_several_workers(
+    demo_db: Path, monkeypatch, workers: int, switch: str, board: bool
+) -> None:
+    import uvicorn
+
+    from deeproot.web import server
+    from deeproot.web.settings import Settings
+
+    seen: dict = {}
+
+    def fake_run(*args, **kwargs) -> None:
+        path = os.environ.get(balance.ENV)
+        seen["path"] = path
+        seen["size"] = Path(path).stat().st_size if path else None
+
+    saved = dict(os.environ)
+    monkeypatch.setattr(uvicorn, "run", fake_run)
+    monkeypatch.setenv(balance.SWITCH, switch)
+    monkeypatch.setenv(balance.ENV, "/left/over/from/a/parent")
+    try:
+        server.run(Settings(db=demo_db), port=0, workers=workers)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    if board:
+        assert seen["size"] == balance.SLOTS * 8
+        assert not Path(seen["path"]).exists()  # removed when serve stops
+    else:
+        assert seen["path"] is None
