@@ -82,9 +82,9 @@ class Gate:
         """Run `fn(*args)` in the worker's diagnosis thread when the slot is free (callers wait
         in arrival order).
 
-        One thread of its own (not anyio's pool: a lighter hop per request), so even a caller
-        that gives up waiting (a client gone) leaves the next diagnosis queued behind the
-        running one, never beside it.
+        One thread of its own (not anyio's pool: a lighter hop per request). A caller cancelled
+        while its diagnosis runs (the client went away) keeps the slot, and its queue place,
+        until the thread is done, so the next diagnosis never starts beside it.
         """
         if self._lock is None:
             self._lock = asyncio.Lock()
@@ -94,8 +94,13 @@ class Gate:
             self._thread = ThreadPoolExecutor(1, thread_name_prefix="deeproot-diagnose")
         async with self._lock:
             t0 = time.perf_counter()
+            running = asyncio.get_running_loop().run_in_executor(self._thread, fn, *args)
             try:
-                return await asyncio.get_running_loop().run_in_executor(self._thread, fn, *args)
+                return await asyncio.shield(running)
+            except asyncio.CancelledError:
+                with contextlib.suppress(BaseException):
+                    await asyncio.wait({running})
+                raise
             finally:
                 self.done += 1
                 self._seconds = 0.8 * self._seconds + 0.2 * (time.perf_counter() - t0)
