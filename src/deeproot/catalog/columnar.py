@@ -22,7 +22,7 @@ from deeproot.errors import InputError
 
 # A registry past this many pieces starts over (between batches): a real catalog's long tail of
 # one-off pieces must not grow a worker's memory without bound.
-MAX_PIECES = 300_000
+MAX_PIECES = 100_000
 
 
 class PieceRegistry:
@@ -41,6 +41,7 @@ class PieceRegistry:
 
     def reset(self) -> None:
         self.ids: dict[str, int] = {}
+        self.tok_ids: dict[tuple, int] = {}
         self.known: list[bool] = []
         self.pool: dict[str, int] = {}
         self.strings: list[str] = []
@@ -58,11 +59,15 @@ class PieceRegistry:
         self.f: tuple[list[int], ...] = ([], [], [], [], [], [], [])
         self._np: dict[str, Any] | None = None
 
+    def size(self) -> int:
+        return len(self.known)
+
     def _s(self, s: str | None) -> int:
         if s is None:
             return -1
         i = self.pool.get(s)
         if i is None:
+            self._np = None
             i = self.pool[s] = len(self.strings)
             self.strings.append(s)
         return i
@@ -74,21 +79,43 @@ class PieceRegistry:
         return i
 
     def piece_id(self, piece: str) -> int:
+        """The id of a piece of a plain list, tagged the way `Tagger._fast` tags it."""
         pid = self.ids.get(piece)
         if pid is not None:
             return pid
+        known, _, placed, flags = self.first._piece(piece, store=False)
+        ms = [self.taggers[t]._piece(piece, store=False)[1] for t in self.tables]
+        pid = self.ids[piece] = self._add(known, placed[0], ms, flags)
+        return pid
+
+    def token_id(self, tok: Any) -> int:
+        """The id of one token of a list the full parser read, tagged the way `Tagger.tag`
+        tags it (normalised and matched by each table's Tagger, flags by the first)."""
+        k = (tok.text, tok.name, tok.attrs, tok.segmented)
+        tid = self.tok_ids.get(k)
+        if tid is not None:
+            return tid
+        first = self.first
+        ing = first.normalize(tok)
+        flags = first._ingredient_flags(ing) if first.flag_index is not None else ()
+        ms = []
+        for t in self.tables:
+            tagger = self.taggers[t]
+            ms.append(tagger._matches(tagger.normalize(tok)))
+        tid = self.tok_ids[k] = self._add(True, (ing,), ms, flags)
+        return tid
+
+    def _add(self, known: bool, ings: Any, ms_per_table: list, flags: Any) -> int:
         self._np = None
-        known, _, placed, flags = self.first._piece(piece)
         s = self._s
         self.tok_start.append(len(self.tok[0]))
-        self.tok_n.append(len(placed[0]))
-        for ing in placed[0]:
+        self.tok_n.append(len(ings))
+        for ing in ings:
             for col, v in zip(
                 self.tok, (ing.token.text, ing.token.name, ing.canonical, ing.how), strict=True
             ):
                 col.append(s(v))
-        for t, table in enumerate(self.tables):
-            ms = self.taggers[table]._piece(piece)[1]
+        for t, ms in enumerate(ms_per_table):
             cols = self.m[t]
             self.m_start[t].append(len(cols[0]))
             self.m_n[t].append(len(ms))
@@ -101,12 +128,11 @@ class PieceRegistry:
         self.f_n.append(len(flags))
         for f in flags:
             fvals = (s(f.flag), s(f.token), s(f.canonical), s(f.entry), s(f.source), s(f.how),
-                    self._sig((f.flag, f.entry, f.canonical)))
+                     self._sig((f.flag, f.entry, f.canonical)))
             for col, v in zip(self.f, fvals, strict=True):
                 col.append(v)
-        pid = self.ids[piece] = len(self.known)
         self.known.append(known)
-        return pid
+        return len(self.known) - 1
 
     def arrays(self) -> dict[str, Any]:
         """numpy views of the registry (rebuilt only after it grew) and the string pool."""
@@ -272,6 +298,31 @@ def _split_each(registry: PieceRegistry, texts: list[str | None]
     return fast, flat, counts
 
 
+def split_parsed(registry: PieceRegistry, texts: list[str]
+                 ) -> tuple[list[int], list[int], list[int], list[int], list[bool]]:
+    """Lists the full parser must read (groups, notes, markup, wrapped names): parsed once,
+    each distinct token tagged once. Returns the token ids flattened, tokens per text, each
+    token's option-group label (string id, -1 for none) and each text's placeholder flag; the
+    texts must be non-empty and pass `check_text`."""
+    from deeproot.ingredients.parser import parse, strip_controls
+
+    d = registry.first.dictionary
+    token_id = registry.token_id
+    sid = registry._s
+    flat: list[int] = []
+    counts: list[int] = []
+    groups: list[int] = []
+    placeholder: list[bool] = []
+    for text in texts:
+        parsed = parse(strip_controls(text), d)
+        for tok in parsed.tokens:
+            flat.append(token_id(tok))
+            groups.append(sid(tok.group))
+        counts.append(len(parsed.tokens))
+        placeholder.append(parsed.placeholder)
+    return list(range(len(texts))), flat, counts, groups, placeholder
+
+
 def _ranges(starts: Any, counts: Any) -> tuple[Any, Any]:
     """Concatenated ranges [start, start + count) and, per element, which range it is in."""
     import numpy as np
@@ -290,10 +341,12 @@ def _first_rows(keys: Any) -> Any:
     return np.sort(first)
 
 
-def assemble(registry: PieceRegistry, hashes: list[str], fast: Any, flat: Any, counts: Any
-             ) -> dict[str, dict[str, Any]]:
+def assemble(registry: PieceRegistry, hashes: list[str], fast: Any, flat: Any, counts: Any,
+             groups: Any = None, placeholder: Any = None) -> dict[str, dict[str, Any]]:
     """Result columns (Arrow arrays or scalars per column name) of the fast texts, in the order
-    `catalog.tagging` writes them: per text its matches (table by table), flags, ingredients."""
+    `catalog.tagging` writes them: per text its matches (table by table), flags, ingredients.
+    `groups`: per flattened piece, its option-group label (string id, -1 none; a piece of a
+    parsed list is one token); `placeholder`: per text. Both default to none / False."""
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -352,7 +405,9 @@ def assemble(registry: PieceRegistry, hashes: list[str], fast: Any, flat: Any, c
     return {
         "texts": {
             "text_hash": hash_arr,
-            "placeholder": pa.array(np.zeros(len(fast), dtype=bool)),
+            "placeholder": pa.array(
+                np.zeros(len(fast), dtype=bool) if placeholder is None
+                else np.asarray(placeholder, dtype=bool)),
             "n_ingredients": pa.array(n_tok.astype(np.int32)),
             "n_unknown": pa.array(n_unknown.astype(np.int32)),
             "error": pa.nulls(len(fast), pa.string()),
@@ -364,7 +419,8 @@ def assemble(registry: PieceRegistry, hashes: list[str], fast: Any, flat: Any, c
             "name": strings(tok_name),
             "canonical": strings(tok_canon),
             "how": strings(tok_how),
-            "group_label": pa.nulls(len(tok), pa.string()),
+            "group_label": pa.nulls(len(tok), pa.string()) if groups is None
+            else strings(np.asarray(groups, dtype=np.int64)[piece_row]),
         },
         "text_matches": {
             "text_hash": hash_take(pa.array(mt)),

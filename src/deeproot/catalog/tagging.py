@@ -145,9 +145,11 @@ def _tag_batch(pairs: list[tuple[str, str]], columnar: bool = True, texts: Any =
     process or in a worker process (so the column building is spread over the workers too, and
     what travels back is Arrow buffers, not millions of pickled tuples).
 
-    Plain comma lists go through `catalog.columnar` (each distinct piece tagged once, rows put
-    together by indexing); the rest, and everything when `columnar` is False, through
-    `Tagger.tag` one text at a time. Both give the same rows (tests compare them).
+    With `columnar` (the default), plain comma lists are split into pieces and the other lists
+    parsed into tokens, each distinct piece or token is tagged once per process, and the rows
+    are put together by indexing (`catalog.columnar`); texts the engine refuses (size, script)
+    and missing ones go through `Tagger.tag`, as everything does when `columnar` is False. Both
+    give the same rows (tests compare them).
     `texts`: the same texts as an Arrow string array, when the caller has one (saves a copy).
     """
     import pyarrow as pa
@@ -159,19 +161,44 @@ def _tag_batch(pairs: list[tuple[str, str]], columnar: bool = True, texts: Any =
         _TAGGERS.update({t: Tagger(t) for t in TAG_TABLES})
     schemas = _schemas()
     parts: list[dict[str, Any]] = []
-    fast: Any = ()
+    done: set[int] = set()
     if columnar:
-        if not _REGISTRY or len(_REGISTRY[0].known) > col.MAX_PIECES:
+        import numpy as np
+
+        from deeproot.ingredients.tagger import check_text
+
+        if not _REGISTRY or _REGISTRY[0].size() > col.MAX_PIECES:
             _REGISTRY[:] = [col.PieceRegistry(_TAGGERS)]
         reg = _REGISTRY[0]
         fast, flat, counts = col.split_plain(
             reg, [t for _, t in pairs] if texts is None else texts)
-        if len(fast):
-            parts.append(col.assemble(reg, [h for h, _ in pairs], fast, flat, counts))
+        done = set(fast.tolist())
+        parsed_ix = []
+        for i, (_, text) in enumerate(pairs):
+            if i in done or not text:
+                continue
+            try:
+                check_text(text)
+            except InputError:
+                continue  # Tagger.tag says why (below)
+            parsed_ix.append(i)
+        _, p_flat, p_counts, p_groups, p_placeholder = col.split_parsed(
+            reg, [pairs[i][1] for i in parsed_ix])
+        done.update(parsed_ix)
+        if done:
+            idx = np.concatenate([fast, np.asarray(parsed_ix, dtype=np.int64)])
+            parts.append(col.assemble(
+                reg, [h for h, _ in pairs], idx,
+                np.concatenate([flat, np.asarray(p_flat, dtype=np.int64)]),
+                np.concatenate([counts, np.asarray(p_counts, dtype=np.int64)]),
+                groups=np.concatenate([np.full(len(flat), -1, dtype=np.int64),
+                                       np.asarray(p_groups, dtype=np.int64)]),
+                placeholder=np.concatenate([np.zeros(len(fast), dtype=bool),
+                                            np.asarray(p_placeholder, dtype=bool)]),
+            ))
     acc = _columns()
-    skip = set(fast.tolist()) if len(fast) else set()
     for i, (h, text) in enumerate(pairs):
-        if i not in skip:
+        if i not in done:
             _rows(h, text, _TAGGERS, acc)
     # the engine's parse cache is shared by both tables and bounded, so each text parses once
     parts.append({

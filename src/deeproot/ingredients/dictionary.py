@@ -160,7 +160,7 @@ class Dictionary:
         if hit is None:
             k = key(name)
             hit = k in self.exact or k in self.synonym or fold(k) in self.variant
-            if len(self._known_cache) > 1_000_000:
+            if len(self._known_cache) > 200_000:  # bounded: a build worker meets millions
                 self._known_cache.clear()
             self._known_cache[name] = hit
         return hit
@@ -168,6 +168,17 @@ class Dictionary:
     def known_folded(self, folded_key: str) -> bool:
         """Whether an already folded key is a (possibly ambiguous) dictionary entry."""
         return folded_key in self._fold_keys
+
+    @property
+    def fold_prefixes(self) -> frozenset[str]:
+        """Every prefix of every folded key: segmentation stops extending a candidate name as
+        soon as no entry starts with it (built on first use)."""
+        got = self.__dict__.get("_fold_prefixes")
+        if got is None:
+            got = self.__dict__["_fold_prefixes"] = frozenset(
+                k[:i] for k in self._fold_keys for i in range(1, len(k) + 1)
+            )
+        return got
 
     def fuzzy(self, name: str, *, min_score: float = 92.0, min_len: int = 6) -> Lookup | None:
         """A bounded fuzzy match: long enough, high score, length close, clear winner, and the

@@ -319,11 +319,18 @@ def _segment(run: str, d: Dictionary, *, require_full: bool = False) -> list[str
     back: list[tuple[int, bool]] = [(0, False)] * (n + 1)
     cost[0] = 0
     max_len = min(d.max_len, n, _MAX_SEGMENT_NAME)
+    prefixes = d.fold_prefixes
+    known = d.known_folded
     for i in range(n):
         if cost[i] == inf:
             continue
-        for j in range(min(n, i + max_len), i + 1, -1):  # names of 2+ characters
-            if d.known_folded(folded[i:j]):
+        # names of 2+ characters from i, stopping where no name starts with the text so far
+        # (each end j is tried once per start i, so the order of j does not change the result)
+        for j in range(i + 1, min(n, i + max_len) + 1):
+            sub = folded[i:j]
+            if sub not in prefixes:
+                break
+            if j > i + 1 and known(sub):
                 c = cost[i] + 1
                 if c < cost[j]:
                     cost[j] = c
@@ -350,7 +357,7 @@ def _segment(run: str, d: Dictionary, *, require_full: bool = False) -> list[str
 # _strip_decorations is pure (the dictionary is process-wide) and the parser asks it about the
 # same pieces many times (every repair and resplit looks again): cached, bounded.
 _STRIPPED: dict[str, tuple[str, tuple[str, ...]]] = {}
-_STRIPPED_MAX = 200_000
+_STRIPPED_MAX = 50_000
 
 
 def _strip_decorations(text: str) -> tuple[str, tuple[str, ...]]:

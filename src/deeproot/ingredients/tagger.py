@@ -32,7 +32,7 @@ _FUZZY_TABLE_SCORE = (
 )
 # Parsed lists, shared by every Tagger (parsing does not depend on the table). Bounded: a catalog
 # build tags each distinct text once, so a big cache would only hold memory.
-_PARSE_CACHE_MAX = 20_000
+_PARSE_CACHE_MAX = 2_000  # both tables of a text, and lists repeated across a batch
 _PARSED: dict[str, ParsedList] = {}
 _PIECE_CACHE_MAX = 500_000
 
@@ -93,6 +93,8 @@ class Tagger:
                 result = (fz.canonical, "fuzzy", fz.score)
         else:
             result = (None, "unknown", 0.0)
+        if len(self._norm) >= _PIECE_CACHE_MAX:
+            self._norm.clear()
         self._norm[name] = result
         return result
 
@@ -264,10 +266,10 @@ class Tagger:
         return tuple(out), found, found_flags
 
     def _piece(
-        self, piece: str
+        self, piece: str, store: bool = True
     ) -> tuple[bool, tuple[IngredientMatch, ...], list, tuple[FlagMatch, ...]]:
         """Cache entry of one piece: known?, its matches, its ingredients by start position,
-        its flags."""
+        its flags. `store=False`: computed, not kept (a caller with its own cache)."""
         toks = piece_tokens(piece, self.dictionary)
         ings = tuple(self.normalize(t) for t in toks)
         ms = tuple(m for i in ings for m in self._matches(i))
@@ -275,6 +277,8 @@ class Tagger:
         if self.flag_index is not None:
             fl = tuple(f for i in ings for f in self._ingredient_flags(i))
         entry = (piece_known(piece, self.dictionary), ms, [ings], fl)
+        if not store:
+            return entry
         if len(self._pieces) >= _PIECE_CACHE_MAX:
             self._pieces.clear()
         self._pieces[piece] = entry
