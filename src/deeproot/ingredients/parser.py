@@ -320,7 +320,7 @@ def _segment(run: str, d: Dictionary, *, require_full: bool = False) -> list[str
     cost[0] = 0
     max_len = min(d.max_len, n, _MAX_SEGMENT_NAME)
     prefixes = d.fold_prefixes
-    known = d.known_folded
+    is_key = d.known_folded
     for i in range(n):
         if cost[i] == inf:
             continue
@@ -330,7 +330,7 @@ def _segment(run: str, d: Dictionary, *, require_full: bool = False) -> list[str
             sub = folded[i:j]
             if sub not in prefixes:
                 break
-            if j > i + 1 and known(sub):
+            if j > i + 1 and is_key(sub):
                 c = cost[i] + 1
                 if c < cost[j]:
                     cost[j] = c
