@@ -18,7 +18,6 @@ worker, without the board (tests, `create_app()` in another server) or with
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import mmap
 import os
@@ -59,6 +58,8 @@ class Board:
     """This worker's slot on the shared board, and a look at the others'."""
 
     def __init__(self, path: str | os.PathLike[str], pid: int | None = None) -> None:
+        import fcntl  # POSIX; elsewhere `from_env` serves without a board
+
         self.pid = pid if pid is not None else os.getpid()
         fd = os.open(path, os.O_RDWR | getattr(os, "O_CLOEXEC", 0))
         try:
@@ -115,7 +116,7 @@ def from_env() -> Board | None:
         return None
     try:
         return Board(path)
-    except (OSError, ValueError) as exc:  # balancing is an optimisation: serve without it
+    except (OSError, ValueError, ImportError) as exc:  # an optimisation: serve without it
         log.warning("worker board %s unusable (%s); connections are not rebalanced", path, exc)
         return None
 
