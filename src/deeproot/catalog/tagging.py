@@ -15,6 +15,7 @@ import logging
 import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from deeproot.catalog.schema import TAG_TABLES
@@ -322,13 +323,37 @@ def tag_new_texts(
         con.execute("DROP TABLE IF EXISTS new_texts")
 
 
+WORKER_MIB = 250  # a tagging worker's resident memory, measured: about 200 MiB
+
+
+@contextmanager
+def _room_for_workers(con: Any, workers: int) -> Iterator[None]:
+    """While tagging workers run, DuckDB's memory limit makes room for them (down to 256 MiB), so
+    the build as a whole stays near `--memory-limit`; restored afterwards."""
+    import re
+
+    limit = con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
+    m = re.fullmatch(r"([\d.]+)\s*([KMGT]i?B|bytes)", str(limit).strip())
+    if workers <= 1 or m is None:
+        yield
+        return
+    unit = {"bytes": 1, "KB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12, "KiB": 2**10,
+            "MiB": 2**20, "GiB": 2**30, "TiB": 2**40}[m.group(2)]
+    mib = float(m.group(1)) * unit / 2**20
+    con.execute(f"SET memory_limit='{max(256, int(mib - workers * WORKER_MIB))}MiB'")
+    try:
+        yield
+    finally:
+        con.execute(f"SET memory_limit='{limit}'")
+
+
 def _tag_new(con: Any, progress: Progress | None, batch: int, workers: int | None,
              scratch_dir: Any) -> int:
     total = con.execute("SELECT count(*) FROM new_texts").fetchall()[0][0]
     if not total:
         return 0
     workers = default_workers(total) if workers is None else workers
-    with scratch_dir("catalog-tags") as scratch:
+    with scratch_dir("catalog-tags") as scratch, _room_for_workers(con, workers):
         reader = con.sql("SELECT text_hash, t FROM new_texts ORDER BY text_hash").to_arrow_reader(
             batch
         )  # one batch in memory at a time
