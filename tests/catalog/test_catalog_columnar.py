@@ -113,3 +113,22 @@ def test_the_vectorised_split_agrees_with_the_per_text_split(real_texts):
         e_fast, e_flat, e_counts = columnar._split_each(reg, [text])
         assert (fast.tolist(), flat.tolist(), counts.tolist()) == (e_fast, e_flat, e_counts), text
     assert n_vec > 600  # most real lists take the vectorised split
+
+
+def test_tagging_workers_get_room_under_the_memory_limit():
+    import duckdb
+
+    def limit(con) -> str:
+        return con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
+
+    con = duckdb.connect()
+    con.execute("SET memory_limit='1GB'")
+    before = limit(con)
+    with tagging._room_for_workers(con, 2):
+        assert limit(con) == "453.0 MiB"  # 953.6 MiB - 2 x 250 MiB
+    assert limit(con) == before
+    with tagging._room_for_workers(con, 1):  # tagging in the build process itself
+        assert limit(con) == before
+    con.execute("SET memory_limit='400MB'")
+    with tagging._room_for_workers(con, 4):
+        assert limit(con) == "256.0 MiB"  # never below
