@@ -124,7 +124,7 @@ def test_tagging_workers_get_room_under_the_memory_limit():
     con = duckdb.connect()
     con.execute("SET memory_limit='1GB'")
     before = limit(con)
-    with tagging._room_for_workers(con, 2):
+    with tagging._room_for_workers(con, 2, "1GB"):
         assert limit(con) == "453.0 MiB"  # 953.6 MiB - 2 x 250 MiB
     assert limit(con) == before
     with tagging._room_for_workers(con, 1):  # tagging in the build process itself

@@ -222,7 +222,8 @@ def _write(
         # added now can bring new ones (no scan of the whole history for them)
         complete = cur.exists and cur.version == schema.SCHEMA_VERSION and not retag
         tagged = tagging.tag_new_texts(
-            con, progress, workers=workers, crawl_ids=added if complete else None
+            con, progress, workers=workers, crawl_ids=added if complete else None,
+            memory_limit=memory_limit,
         )
         _derive(con, progress)
         stats = _stats(con, tagged)

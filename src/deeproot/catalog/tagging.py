@@ -290,6 +290,7 @@ def tag_new_texts(
     batch: int = BATCH,
     workers: int | None = None,
     crawl_ids: Sequence[str] | None = None,
+    memory_limit: str | None = None,
 ) -> int:
     """Tag the ingredient texts of `crawl_records` that `texts` lacks; returns how many.
 
@@ -300,6 +301,7 @@ def tag_new_texts(
         workers: processes for tagging; None picks by the amount of work.
         crawl_ids: look for new texts only in these crawls' records (the build passes the
             crawls it just ingested when every older text is tagged already); None: all.
+        memory_limit: DuckDB's limit as configured (lowered while workers run, then restored).
     """
     from deeproot.files import scratch_dir
 
@@ -318,7 +320,7 @@ def tag_new_texts(
         f"WHERE {where} GROUP BY text_hash) k ON r.rowid = k.rid"
     )
     try:
-        return _tag_new(con, progress, batch, workers, scratch_dir)
+        return _tag_new(con, progress, batch, workers, scratch_dir, memory_limit)
     finally:
         con.execute("DROP TABLE IF EXISTS new_texts")
 
@@ -327,9 +329,10 @@ WORKER_MIB = 250  # a tagging worker's resident memory, measured: about 200 MiB
 
 
 @contextmanager
-def _room_for_workers(con: Any, workers: int) -> Iterator[None]:
+def _room_for_workers(con: Any, workers: int, restore: str | None = None) -> Iterator[None]:
     """While tagging workers run, DuckDB's memory limit makes room for them (down to 256 MiB), so
-    the build as a whole stays near `--memory-limit`; restored afterwards."""
+    the build as a whole stays near `--memory-limit`; restored afterwards (to `restore`, the
+    limit as configured, when given: DuckDB shows it rounded)."""
     import re
 
     limit = con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
@@ -344,16 +347,16 @@ def _room_for_workers(con: Any, workers: int) -> Iterator[None]:
     try:
         yield
     finally:
-        con.execute(f"SET memory_limit='{limit}'")
+        con.execute(f"SET memory_limit='{restore or limit}'")
 
 
 def _tag_new(con: Any, progress: Progress | None, batch: int, workers: int | None,
-             scratch_dir: Any) -> int:
+             scratch_dir: Any, memory_limit: str | None = None) -> int:
     total = con.execute("SELECT count(*) FROM new_texts").fetchall()[0][0]
     if not total:
         return 0
     workers = default_workers(total) if workers is None else workers
-    with scratch_dir("catalog-tags") as scratch, _room_for_workers(con, workers):
+    with scratch_dir("catalog-tags") as scratch, _room_for_workers(con, workers, memory_limit):
         reader = con.sql("SELECT text_hash, t FROM new_texts ORDER BY text_hash").to_arrow_reader(
             batch
         )  # one batch in memory at a time
