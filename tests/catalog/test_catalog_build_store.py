@@ -266,3 +266,29 @@ def test_carried_records_without_a_manifest_start_get_the_first_fresh_record_tim
     assert q(db, "SELECT crawled_at FROM crawl_records WHERE goods_no = 'A000000000003'") == [
         (t_fresh,)]
     assert q(db, "SELECT started_at FROM crawls") == [(None,)]
+
+
+def test_texts_are_stored_trimmed_and_hashed_as_trimmed(tmp_path: Path):
+    """Leading/trailing spaces (ASCII and the ideographic space) are trimmed before hashing, so
+    the same list written with stray spaces is one text; blank texts are NULL. Tabs and line
+    breaks are kept, as DuckDB's trim() keeps them."""
+    import hashlib
+
+    store, db = tmp_path / "store", tmp_path / "c.duckdb"
+    texts = {
+        "A000000000001": OLD,
+        "A000000000002": f"  {OLD} ",
+        "A000000000003": f"\u3000{OLD}\u3000",
+        "A000000000004": "   ",
+        "A000000000005": f"\t{NEW}",
+    }
+    write_crawl(store, "c1", [
+        rec("c1", T1, g, "shampoo", price=1, reviews=1, text=t) for g, t in texts.items()
+    ])
+    build(store, db)
+    got = dict((g, (t, h)) for g, t, h in q(
+        db, "SELECT goods_no, ingredients_text, text_hash FROM crawl_records"))
+    md5 = hashlib.md5(OLD.encode()).hexdigest()
+    assert got["A000000000001"] == got["A000000000002"] == got["A000000000003"] == (OLD, md5)
+    assert got["A000000000004"] == (None, None)
+    assert got["A000000000005"] == (f"\t{NEW}", hashlib.md5(f"\t{NEW}".encode()).hexdigest())
