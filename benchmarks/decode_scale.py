@@ -37,46 +37,6 @@ def _bench_diagnose():
     return mod
 
 
-def real_photos() -> dict:
-    import matplotlib
-    import numpy as np
-    from PIL import Image, ImageDraw
-    from skimage import data
-
-    out = {}
-    for name in sorted(getattr(data, "__all__", dir(data))):
-        f = getattr(data, name, None)
-        if name.startswith("_") or not callable(f) or name in (
-            "download_all", "lbp_frontal_face_cascade_filename", "binary_blobs", "data_dir"
-        ):
-            continue
-        try:
-            arr = f()
-        except Exception:  # noqa: BLE001 - fetched-on-demand data sets are not installed offline
-            continue
-        if isinstance(arr, tuple):
-            arr = arr[0]
-        arr = np.asarray(arr)
-        if arr.ndim not in (2, 3) or min(arr.shape[:2]) < 64 or (
-            arr.ndim == 3 and arr.shape[2] not in (3, 4)
-        ):
-            continue
-        if arr.dtype != np.uint8:
-            arr = (arr.astype(np.float64) / max(1e-9, float(arr.max())) * 255).astype(np.uint8)
-        out[f"skimage {name}"] = Image.fromarray(arr).convert("RGB")
-    mpl = Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"
-    out["matplotlib grace_hopper"] = Image.open(mpl).convert("RGB")
-    shot = Image.new("RGB", (1280, 800), (245, 246, 248))
-    d = ImageDraw.Draw(shot)
-    d.rectangle((0, 0, 1280, 48), fill=(32, 33, 36))
-    for r in range(20):
-        d.text((270, 80 + r * 30), "Lorem ipsum dolor sit amet, consectetur " * 3,
-               fill=(20, 20, 20))
-    d.rectangle((1000, 700, 1200, 750), fill=(26, 115, 232))
-    out["screenshot-like page (drawn)"] = shot
-    return out
-
-
 def main() -> None:
     import numpy as np
     from PIL import Image
@@ -146,7 +106,7 @@ def main() -> None:
               f"|change of a probability| {max_dp:.4f}, severities unchanged {same}/{total}")
         print("  largest change per measure: " + ", ".join(f"{f} {worst[f]:.3f}" for f in fields))
     flagged = [0, 0]
-    real = real_photos()
+    real = _bench_diagnose().real_photos()
     for name, im in real.items():
         a, b = both(jpeg(im))
         qa, qb = quality(a), quality(b)

@@ -181,32 +181,15 @@ LIGHTS = {
 }
 
 
-def photo_check(n: int) -> None:
-    """Pass/flag rates of `quality()` on tinted synthetic scalps and real non-scalp photos."""
+def real_photos() -> dict:
+    """Every real non-scalp photograph bundled with scikit-image and matplotlib, plus a drawn
+    screenshot-like page (name -> RGB image)."""
+    import matplotlib
     import numpy as np
     from PIL import Image, ImageDraw
     from skimage import data
 
-    from deeproot.diagnose.images import quality
-    from deeproot.training.synthetic import render
-
-    rng = np.random.default_rng(7)
-    print("| light | scalps passing | structure score max |")
-    print("|---|---|---|")
-    total = ok_total = 0
-    t = time.perf_counter()
-    for light, tint in LIGHTS.items():
-        qs = []
-        for _ in range(n):
-            values = tuple(int(v) for v in rng.integers(0, 4, 6))
-            arr = np.asarray(render(values, rng), np.float32) * np.asarray(tint, np.float32)
-            qs.append(quality(Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8))))
-        ok = sum(q.ok for q in qs)
-        total, ok_total = total + n, ok_total + ok
-        print(f"| {light} | {ok}/{n} | {max(q.structure for q in qs):.2f} |")
-    per = (time.perf_counter() - t) / total * 1000
-    print(f"| all | {ok_total}/{total} ({ok_total / total:.1%}) | (render + check {per:.0f} ms) |")
-    real = {}
+    out = {}
     for name in sorted(getattr(data, "__all__", dir(data))):
         f = getattr(data, name, None)
         if (
@@ -232,11 +215,9 @@ def photo_check(n: int) -> None:
             continue
         if arr.dtype != np.uint8:
             arr = (arr.astype(np.float64) / max(1e-9, float(arr.max())) * 255).astype(np.uint8)
-        real[f"skimage {name}"] = Image.fromarray(arr).convert("RGB")
-    import matplotlib
-
+        out[f"skimage {name}"] = Image.fromarray(arr).convert("RGB")
     mpl = Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"
-    real["matplotlib grace_hopper"] = Image.open(mpl).convert("RGB")
+    out["matplotlib grace_hopper"] = Image.open(mpl).convert("RGB")
     shot = Image.new("RGB", (1280, 800), (245, 246, 248))
     d = ImageDraw.Draw(shot)
     d.rectangle((0, 0, 1280, 48), fill=(32, 33, 36))
@@ -245,7 +226,35 @@ def photo_check(n: int) -> None:
             (270, 80 + r * 30), "Lorem ipsum dolor sit amet, consectetur " * 3, fill=(20, 20, 20)
         )
     d.rectangle((1000, 700, 1200, 750), fill=(26, 115, 232))
-    real["screenshot-like page (drawn)"] = shot
+    out["screenshot-like page (drawn)"] = shot
+    return out
+
+
+def photo_check(n: int) -> None:
+    """Pass/flag rates of `quality()` on tinted synthetic scalps and real non-scalp photos."""
+    import numpy as np
+    from PIL import Image
+
+    from deeproot.diagnose.images import quality
+    from deeproot.training.synthetic import render
+
+    rng = np.random.default_rng(7)
+    print("| light | scalps passing | structure score max |")
+    print("|---|---|---|")
+    total = ok_total = 0
+    t = time.perf_counter()
+    for light, tint in LIGHTS.items():
+        qs = []
+        for _ in range(n):
+            values = tuple(int(v) for v in rng.integers(0, 4, 6))
+            arr = np.asarray(render(values, rng), np.float32) * np.asarray(tint, np.float32)
+            qs.append(quality(Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8))))
+        ok = sum(q.ok for q in qs)
+        total, ok_total = total + n, ok_total + ok
+        print(f"| {light} | {ok}/{n} | {max(q.structure for q in qs):.2f} |")
+    per = (time.perf_counter() - t) / total * 1000
+    print(f"| all | {ok_total}/{total} ({ok_total / total:.1%}) | (render + check {per:.0f} ms) |")
+    real = real_photos()
     print("\n| real non-scalp photo | flagged as | structure |")
     print("|---|---|---|")
     flagged = 0

@@ -206,8 +206,7 @@ def _split_vectorised(registry: PieceRegistry, texts: Any) -> tuple[Any, Any, An
     owner = owner[keep]
     flat = flat.filter(pa.array(keep))
     counts = np.bincount(owner, minlength=len(idx))
-    enc = pc.dictionary_encode(flat).combine_chunks() if isinstance(
-        flat, pa.ChunkedArray) else pc.dictionary_encode(flat)
+    enc = pc.dictionary_encode(flat)
     uniq = enc.dictionary.to_pylist()
     piece_id = registry.piece_id
     ids = registry.ids
@@ -299,7 +298,7 @@ def _split_each(registry: PieceRegistry, texts: list[str | None]
 
 
 def split_parsed(registry: PieceRegistry, texts: list[str]
-                 ) -> tuple[list[int], list[int], list[int], list[int], list[bool]]:
+                 ) -> tuple[list[int], list[int], list[int], list[bool]]:
     """Lists the full parser must read (groups, notes, markup, wrapped names): parsed once,
     each distinct token tagged once. Returns the token ids flattened, tokens per text, each
     token's option-group label (string id, -1 for none) and each text's placeholder flag; the
@@ -320,7 +319,7 @@ def split_parsed(registry: PieceRegistry, texts: list[str]
             groups.append(sid(tok.group))
         counts.append(len(parsed.tokens))
         placeholder.append(parsed.placeholder)
-    return list(range(len(texts))), flat, counts, groups, placeholder
+    return flat, counts, groups, placeholder
 
 
 def _ranges(starts: Any, counts: Any) -> tuple[Any, Any]:

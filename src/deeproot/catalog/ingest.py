@@ -55,11 +55,9 @@ def select_records(src: Source, dedupe: bool = True) -> str:
     whole records: skip it when the source has no duplicates).
     """
     have = src.have
-    start = (
+    start = (  # `ingest` fills started_at from the first fresh record when the manifest lacks it
         f"{_q(src.started_at.isoformat())}::TIMESTAMPTZ"
         if src.started_at is not None
-        else "min(crawled_at::TIMESTAMPTZ) FILTER (WHERE NOT coalesce(carried, false)) OVER ()"
-        if "carried" in have
         else "NULL::TIMESTAMPTZ"
     )
     exprs = []
@@ -117,6 +115,7 @@ def ingest(con: Any, src: Source) -> int:
         if src.arrow is not None:
             con.register(src.relation, src.arrow)
         dedupe = _has_duplicates(con, src)
+        dated = src
         if src.started_at is None and "carried" in src.have:
             # no manifest start: the crawl's first fresh record dates the carried ones. Found
             # here on two narrow columns; a window over the insert would hold whole records
@@ -125,11 +124,9 @@ def ingest(con: Any, src: Source) -> int:
                 "SELECT min(crawled_at::TIMESTAMPTZ) FILTER (WHERE NOT coalesce(carried, false)) "
                 f"FROM {src.relation}"
             ).fetchall()[0][0]
-            dated = replace(src, started_at=first) if first is not None else src
-            sel = select_records(dated, dedupe)
-        else:
-            sel = select_records(src, dedupe)
-        con.execute(f"INSERT INTO crawl_records BY NAME {sel}")
+            if first is not None:
+                dated = replace(src, started_at=first)
+        con.execute(f"INSERT INTO crawl_records BY NAME {select_records(dated, dedupe)}")
         n, t = con.execute(
             "SELECT count(*), max(crawled_at) FROM crawl_records WHERE crawl_id = ?",
             [src.crawl_id],

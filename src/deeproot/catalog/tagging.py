@@ -183,7 +183,7 @@ def _tag_batch(pairs: list[tuple[str, str]], columnar: bool = True, texts: Any =
             except InputError:
                 continue  # Tagger.tag says why (below)
             parsed_ix.append(i)
-        _, p_flat, p_counts, p_groups, p_placeholder = col.split_parsed(
+        p_flat, p_counts, p_groups, p_placeholder = col.split_parsed(
             reg, [pairs[i][1] for i in parsed_ix])
         done.update(parsed_ix)
         if done:

@@ -13,7 +13,7 @@ import csv
 import re
 import unicodedata
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from importlib import resources
 
 _WS = re.compile(r"\s+")
@@ -169,16 +169,11 @@ class Dictionary:
         """Whether an already folded key is a (possibly ambiguous) dictionary entry."""
         return folded_key in self._fold_keys
 
-    @property
+    @cached_property
     def fold_prefixes(self) -> frozenset[str]:
         """Every prefix of every folded key: segmentation stops extending a candidate name as
         soon as no entry starts with it (built on first use)."""
-        got = self.__dict__.get("_fold_prefixes")
-        if got is None:
-            got = self.__dict__["_fold_prefixes"] = frozenset(
-                k[:i] for k in self._fold_keys for i in range(1, len(k) + 1)
-            )
-        return got
+        return frozenset(k[:i] for k in self._fold_keys for i in range(1, len(k) + 1))
 
     def fuzzy(self, name: str, *, min_score: float = 92.0, min_len: int = 6) -> Lookup | None:
         """A bounded fuzzy match: long enough, high score, length close, clear winner, and the

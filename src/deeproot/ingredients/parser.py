@@ -12,6 +12,7 @@ from __future__ import annotations
 import html
 import re
 import unicodedata
+from functools import lru_cache
 
 from deeproot.ingredients.dictionary import Dictionary, fold_with_map, key, load_dictionary
 from deeproot.ingredients.groups import longest_known_prefix, split_groups
@@ -354,24 +355,11 @@ def _segment(run: str, d: Dictionary, *, require_full: bool = False) -> list[str
     return [_Seg(compact[index[a] : index[b]]) for a, b, _ in pieces]
 
 
-# _strip_decorations is pure (the dictionary is process-wide) and the parser asks it about the
-# same pieces many times (every repair and resplit looks again): cached, bounded.
-_STRIPPED: dict[str, tuple[str, tuple[str, ...]]] = {}
-_STRIPPED_MAX = 50_000
-
-
+# Pure (the dictionary is process-wide), and the parser asks it about the same pieces many times
+# (every repair and resplit looks again): cached, bounded.
+@lru_cache(maxsize=50_000)
 def _strip_decorations(text: str) -> tuple[str, tuple[str, ...]]:
     """Name and decorations: `카페인(0.2%)` -> (`카페인`, (`0.2%`,))."""
-    hit = _STRIPPED.get(text)
-    if hit is None:
-        hit = _strip_decorations_uncached(str(text))
-        if len(_STRIPPED) >= _STRIPPED_MAX:
-            _STRIPPED.clear()
-        _STRIPPED[text] = hit
-    return hit
-
-
-def _strip_decorations_uncached(text: str) -> tuple[str, tuple[str, ...]]:
     s = _LEAD_JUNK.sub("", text)
     s = _TRAIL_JUNK.sub("", s)
     attrs: list[str] = []
