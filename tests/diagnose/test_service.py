@@ -331,3 +331,13 @@ def test_chat_guide_through_service(bundle: Path, photos: dict[str, Path], monke
     assert len(seen) == len(rep.photos[0].diagnosis.scalp.types)
     assert all(b["model"] == "stub" for b in seen)
     assert "Symptoms: fine dead-skin flakes: " in seen[0]["messages"][1]["content"]
+
+
+def test_a_loaded_bundle_gives_the_same_report_as_its_folder(bundle: Path, photos) -> None:
+    """A server passes the bundle it holds instead of its folder (no bundle.json per request)."""
+    from deeproot.diagnose.bundle import load_bundle
+
+    kw = {"survey_type": "지성", "device": "cpu", "recommend_products": False, "lang": "en"}
+    by_path = diagnose([photos["a"]], models=bundle, **kw)
+    by_object = diagnose([photos["a"]], models=load_bundle(bundle), **kw)
+    assert by_object.to_json() == by_path.to_json()

@@ -382,3 +382,27 @@ def test_file_names_korean_rfc5987_and_paths(client, photo) -> None:
     r = client.post("/api/diagnose", data={"profilename": "x"},
                     files=[("photos", ("a.jpg", photo, "image/jpeg"))])
     assert r.status_code == 200  # a field whose name contains "filename" stays a field
+
+
+def test_a_worker_warms_up_with_one_diagnosis_in_memory(demo_db, monkeypatch, no_disk_writes):
+    """Before its first request a worker diagnoses the bundled demo photo once, as an in-memory
+    upload with the catalog, so no user pays for the first model run, imports and query."""
+    import deeproot.diagnose.service as ds
+    from deeproot.diagnose.images import PhotoInput
+
+    calls = []
+    real = ds.diagnose
+
+    def spy(photos, **kw):
+        report = real(photos, **kw)
+        calls.append((photos, kw, report))
+        return report
+
+    monkeypatch.setattr(ds, "diagnose", spy)
+    Service(Settings(db=demo_db, demo_catalog=True))
+    assert len(calls) == 1
+    photos, kw, report = calls[0]
+    assert [type(p) for p in photos] == [PhotoInput]
+    assert kw["db"] == demo_db and kw["recommend_products"] and kw["force"]
+    assert report.photos[0].status == "diagnosed" and report.photos[0].diagnosis.products
+    assert no_disk_writes == []

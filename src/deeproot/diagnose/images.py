@@ -22,6 +22,7 @@ with terminal control characters removed.
 from __future__ import annotations
 
 import errno
+import functools
 import io
 import logging
 import math
@@ -570,6 +571,21 @@ def _small(img: Image.Image) -> tuple[Image.Image, np.ndarray, np.ndarray]:
     return lum, np.asarray(small, dtype=np.float32), np.asarray(colour, dtype=np.int16)
 
 
+@functools.cache
+def _residual_projector(gh: int, gw: int) -> np.ndarray:
+    """I - B B+ for the quadratic-surface basis B of a gh x gw grid: applied to the grid, what a
+    least-squares fit of smooth lighting leaves (the same as `lstsq` then subtracting, to 1e-13,
+    ~50x faster; only two grid shapes ever occur)."""
+    import numpy as np
+
+    yy, xx = np.mgrid[0:gh, 0:gw]
+    yy, xx = yy / gh - 0.5, xx / gw - 0.5
+    basis = np.stack([np.ones_like(xx), xx, yy, xx * xx, yy * yy, xx * yy], -1).reshape(-1, 6)
+    projector = np.eye(gh * gw) - basis @ np.linalg.pinv(basis)
+    projector.flags.writeable = False
+    return projector
+
+
 def _structure(lum: Image.Image) -> float:
     """Large-scale structure that is not smooth lighting, relative to fine texture.
 
@@ -594,11 +610,7 @@ def _structure(lum: Image.Image) -> float:
     gh, gw = (12, 16) if size[0] >= size[1] else (16, 12)
     ch, cw = gray.shape[0] // gh, gray.shape[1] // gw
     grid = gray[: ch * gh, : cw * gw].reshape(gh, ch, gw, cw).mean(axis=(1, 3))
-    yy, xx = np.mgrid[0:gh, 0:gw]
-    yy, xx = yy / gh - 0.5, xx / gw - 0.5
-    basis = np.stack([np.ones_like(xx), xx, yy, xx * xx, yy * yy, xx * yy], -1).reshape(-1, 6)
-    coef, *_ = np.linalg.lstsq(basis, grid.ravel(), rcond=None)
-    residual = float((grid.ravel() - basis @ coef).std()) / mean
+    residual = float((_residual_projector(gh, gw) @ grid.ravel()).std()) / mean
     lap = np.abs(
         -4 * gray[1:-1, 1:-1] + gray[:-2, 1:-1] + gray[2:, 1:-1] + gray[1:-1, :-2] + gray[1:-1, 2:]
     )

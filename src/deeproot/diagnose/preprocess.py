@@ -120,7 +120,10 @@ def prepare(image: Image.Image, pre: Preprocess) -> np.ndarray:
     import numpy as np
 
     h, w = pre.size
-    img = image.convert("L").convert("RGB") if pre.grayscale else image.convert("RGB")
+    if pre.grayscale:
+        img = image.convert("L").convert("RGB")
+    else:  # convert() copies even an RGB image; only resize() below reads it
+        img = image if image.mode == "RGB" else image.convert("RGB")
     lut = _lut(pre)
     if pre.resize == "stretch":
         nw, nh, top, left = w, h, 0, 0

@@ -19,6 +19,7 @@ from typing import Any
 
 from deeproot import taxonomy
 from deeproot.diagnose import rules
+from deeproot.diagnose.bundle import Bundle
 from deeproot.diagnose.guide import CareGuide, check_lang, disclaimer, guides
 from deeproot.diagnose.images import PhotoInput
 from deeproot.diagnose.infer import SymptomScore, score
@@ -297,7 +298,7 @@ def _severity_text(scores: Sequence[SymptomScore], lang: str) -> str:
 def diagnose(
     photos: Sequence[str | os.PathLike[str] | PhotoInput],
     *,
-    models: str | os.PathLike[str] | None = None,
+    models: str | os.PathLike[str] | Bundle | None = None,
     survey_type: str | None = None,
     concerns: Sequence[str] = (),
     categories: Sequence[str] = (),
@@ -317,7 +318,8 @@ def diagnose(
     Args:
         photos: photo files (JPEG, PNG or WebP), or `PhotoInput(name, data)` for photos held in
             memory (uploads); both get the same checks and budgets (docs/diagnose.md).
-        models: bundle folder; None: `$DEEPROOT_DATA_DIR/models/default`, else the demo bundle.
+        models: bundle folder, or a bundle already loaded (a server holding one for every
+            request); None: `$DEEPROOT_DATA_DIR/models/default`, else the demo bundle.
         survey_type: survey question 1, `dry`/`oily` (or 건성/지성), or None.
         concerns: survey question 2, symptom keys or Korean labels.
         categories: survey question 3, category keys or labels (empty: all seven).
@@ -353,7 +355,10 @@ def diagnose(
     survey = rules.survey_type_key(survey_type)
     concern_keys = tuple(dict.fromkeys(taxonomy.symptom(c).key for c in concerns))
     category_keys = tuple(dict.fromkeys(taxonomy.category(c).key for c in categories))
-    bundle = load_bundle(models if models is not None else installed_bundle_path())
+    if isinstance(models, Bundle):
+        bundle = models
+    else:
+        bundle = load_bundle(models if models is not None else installed_bundle_path())
     eng = infer.engine(bundle, device)
     t_model = time.perf_counter()
     # Decode JPEGs with a long side of at least twice the model input (and the quality check's
